@@ -1,0 +1,1 @@
+"""Segment → Novu bridge: a Cloud Function that turns Segment deliveries into Novu calls."""

@@ -1,0 +1,108 @@
+"""Per-event results → the one HTTP answer Segment gets. The status contract, as one pure function.
+
+| situation                                             | status |
+|-------------------------------------------------------|--------|
+| every event done or deliberately skipped              | 200    |
+| Novu rate limit (429)                                 | 429 + Retry-After |
+| Novu key refused, plan limit, no key configured       | 500    |
+| Novu down, slow, unreachable, deadline reached        | 503    |
+| a single event Novu or the Spec refuses               | 400    |
+| a batch in which every event is refused               | 400    |
+Retryable situations outrank everything else: resending is safe (transactionIds, ledger).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+
+from segment_novu import outcomes
+from segment_novu.outcomes import Result
+
+
+@dataclass(frozen=True)
+class EventReport:
+    index: int
+    message_id: str | None
+    type: str | None
+    outcome: str
+    reason: str
+    workflows: tuple[str, ...] = ()
+    novu_status: int | None = None
+    retry_after: float | None = None
+
+    def as_json(self) -> dict:
+        entry = {
+            "index": self.index,
+            "messageId": self.message_id,
+            "type": self.type,
+            "outcome": self.outcome,
+            "reason": self.reason,
+        }
+        if self.workflows:
+            entry["workflows"] = list(self.workflows)
+        if self.novu_status is not None:
+            entry["novuStatus"] = self.novu_status
+        return entry
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: dict
+    headers: dict = field(default_factory=dict)
+
+
+def error(status: int, message: str, headers: dict | None = None) -> Answer:
+    return Answer(status, {"message": message}, headers or {})
+
+
+def report(index, message_id, event_type, results: list[tuple[str | None, Result]]) -> EventReport:
+    """One event's report from the results of its operations (workflow name, result)."""
+    outcome = outcomes.most_urgent(result.outcome for _, result in results)
+    deciding = next(result for _, result in results if result.outcome == outcome)
+    retry_after = max((result.retry_after or 0 for _, result in results), default=0) or None
+    return EventReport(
+        index=index,
+        message_id=message_id,
+        type=event_type,
+        outcome=outcome,
+        reason=deciding.reason,
+        workflows=tuple(workflow for workflow, _ in results if workflow),
+        novu_status=deciding.novu_status,
+        retry_after=retry_after,
+    )
+
+
+def _summary(reports: list[EventReport]) -> str:
+    counts = Counter(entry.outcome for entry in reports)
+    return ", ".join(f"{count} {outcome}" for outcome, count in sorted(counts.items()))
+
+
+def decide(reports: list[EventReport], *, is_batch: bool, extra: dict | None = None) -> Answer:
+    by_outcome: dict[str, list[EventReport]] = {}
+    for entry in reports:
+        by_outcome.setdefault(entry.outcome, []).append(entry)
+    body = {"events": [entry.as_json() for entry in reports], **(extra or {})}
+
+    def first(outcome: str) -> EventReport:
+        return by_outcome[outcome][0]
+
+    if outcomes.RATE_LIMITED in by_outcome:
+        wait = max(entry.retry_after or 1 for entry in by_outcome[outcomes.RATE_LIMITED])
+        body["message"] = f"Novu rate limit reached; retry after {math.ceil(wait)} s ({_summary(reports)})"
+        return Answer(429, body, {"Retry-After": str(math.ceil(wait))})
+    if outcomes.MISCONFIGURED in by_outcome:
+        body["message"] = first(outcomes.MISCONFIGURED).reason
+        return Answer(500, body)
+    if outcomes.RETRY in by_outcome:
+        body["message"] = f"retry later: {first(outcomes.RETRY).reason} ({_summary(reports)})"
+        return Answer(503, body)
+    rejected = by_outcome.get(outcomes.REJECTED, [])
+    if rejected and (not is_batch or len(rejected) == len(reports)):
+        prefix = "" if not is_batch else "no event in the batch could be accepted; first: "
+        body["message"] = f"{prefix}{rejected[0].reason}"
+        return Answer(400, body)
+    body["message"] = _summary(reports)
+    return Answer(200, body)

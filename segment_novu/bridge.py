@@ -1,0 +1,211 @@
+"""One request, start to finish: intake → events → plans → delivery → one answer.
+
+``Bridge`` holds what lives for the instance (settings, mapping rules, the Novu client and its
+session, secrets, the ledger); ``handle`` is called once per request and owns no state of its own.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from segment_novu import answer, authentication, config, events, intake, logs, mapping, outcomes, rules
+from segment_novu.answer import Answer
+from segment_novu.delivery import Courier
+from segment_novu.ledger import NullLedger, build_ledger
+from segment_novu.novu import NovuClient
+from segment_novu.operations import Operation
+from segment_novu.outcomes import Result
+from segment_novu.secrets import SecretSource, SecretUnavailable
+
+ACCEPTED_METHODS = ("POST", "PUT", "PATCH")
+REDACTED = "ApiKey [redacted]"
+
+
+@dataclass(frozen=True)
+class Request:
+    """What the bridge needs from an HTTP request, whatever server carried it."""
+
+    method: str
+    headers: object  # case-insensitive, with getlist(): werkzeug's Headers
+    body: bytes | None  # None: larger than the limit
+    content_length: int | None = None
+
+
+class DryRunClient:
+    """Stands in for NovuClient under DRY_RUN: records what would be sent, sends nothing."""
+
+    def __init__(self, base_url: str):
+        self.base_url = base_url
+        self.requests: list[dict] = []
+
+    def _record(self, method: str, path: str, body) -> None:
+        entry = {"method": method, "url": self.base_url + path, "headers": {"Authorization": REDACTED}}
+        if body is not None:
+            entry["body"] = body
+        self.requests.append(entry)
+
+    def perform(self, operation: Operation, deadline: float) -> Result:
+        self._record(operation.method, operation.path, operation.body)
+        return Result(outcomes.DELIVERED, "dry run: not sent")
+
+    def trigger_bulk(self, triggers: list[Operation], deadline: float) -> list[Result]:
+        self._record("POST", "/v1/events/trigger/bulk", {"events": [operation.body for operation in triggers]})
+        return [Result(outcomes.DELIVERED, "dry run: not sent")] * len(triggers)
+
+
+class Bridge:
+    def __init__(self, settings: config.Settings):
+        self.settings = settings
+        self.rules = rules.load(settings.mapping_file)
+        secret_options = {
+            "ttl_seconds": settings.secret_ttl_seconds,
+            "emulator_host": settings.secret_manager_emulator_host,
+        }
+        self.novu_key = SecretSource(settings.novu_api_key, **secret_options) if settings.novu_api_key else None
+        self.shared_secrets = [SecretSource(value, **secret_options) for value in settings.segment_shared_secrets]
+        self.auth_token = (
+            SecretSource(settings.segment_auth_token, **secret_options) if settings.segment_auth_token else None
+        )
+        self.client = NovuClient(settings.novu_api_url, self.novu_key, pool_size=settings.max_concurrency * 2)
+        ledger = build_ledger(
+            settings.redis_url,
+            max_entries=settings.ledger_max_entries,
+            ttl_seconds=settings.ledger_ttl_seconds,
+            timeout_seconds=settings.ledger_timeout_seconds,
+        )
+        self.courier = Courier(
+            self.client,
+            ledger,
+            max_concurrency=settings.max_concurrency,
+            config_rate_per_second=settings.config_rate_per_second,
+        )
+        self._announce()
+
+    @classmethod
+    def from_environment(cls) -> "Bridge":
+        settings = config.load()
+        logs.set_level(settings.log_level)
+        return cls(settings)
+
+    def _announce(self) -> None:
+        settings = self.settings
+        logs.info(
+            "bridge ready",
+            novuApiUrl=settings.novu_api_url,
+            dryRun=settings.dry_run,
+            mapping=self.rules.source,
+            ledger="redis" if settings.redis_url else "memory",
+        )
+        if not self.shared_secrets and not self.auth_token:
+            logs.warning(
+                "SEGMENT_SHARED_SECRET is not set: unsigned requests are accepted from anyone who knows the URL"
+            )
+        if self.novu_key is None and not settings.dry_run:
+            logs.warning("NOVU_API_KEY is not set: events that need a Novu call will be answered 500")
+
+    def _authenticate(self, request: Request) -> Answer | None:
+        try:
+            secrets = [source.get() for source in self.shared_secrets]
+            token = self.auth_token.get() if self.auth_token else None
+        except SecretUnavailable as error:
+            logs.error("cannot read the Segment shared secret", error=str(error))
+            return answer.error(503, "the shared secret cannot be read right now; retry later")
+        try:
+            authentication.authenticate(
+                request.body,
+                request.headers.getlist("X-Signature"),
+                request.headers.getlist("Authorization"),
+                secrets,
+                token,
+            )
+        except authentication.Unauthenticated as error:
+            logs.warning("request refused", reason=str(error))
+            return answer.error(401, str(error))
+        return None
+
+    def handle(self, request: Request) -> Answer:
+        started = time.monotonic()
+        deadline = started + self.settings.deadline_seconds
+        if request.method not in ACCEPTED_METHODS:
+            return answer.error(405, f"method {request.method} not allowed: POST events", {"Allow": "POST, PUT, PATCH"})
+        if request.body is None:
+            return answer.error(413, f"body larger than MAX_BODY_BYTES ({self.settings.max_body_bytes} bytes)")
+        refused = self._authenticate(request)
+        if refused is not None:
+            return refused
+        try:
+            intake.check_content_type(request.headers.get("Content-Type"))
+            incoming = intake.split(intake.parse_json(request.body, self.settings.max_json_depth))
+        except intake.Rejected as error:
+            logs.warning("request rejected", status=error.status, reason=error.message)
+            return answer.error(error.status, error.message)
+        result = self._process(incoming, deadline)
+        logs.info(
+            "request answered",
+            status=result.status,
+            events=len(incoming.items),
+            shape=incoming.shape,
+            durationMs=round((time.monotonic() - started) * 1000, 1),
+        )
+        return result
+
+    def _process(self, incoming: intake.Incoming, deadline: float) -> Answer:
+        reports: dict[int, answer.EventReport] = {}
+        plans: list[mapping.Plan] = []
+        for index, item in enumerate(incoming.items):
+            try:
+                event = events.parse(item, index)
+            except events.InvalidEvent as error:
+                message_id = item.get("messageId") if isinstance(item, dict) else None
+                message_id = message_id if isinstance(message_id, str) else None
+                reports[index] = answer.EventReport(index, message_id, None, outcomes.REJECTED, error.message)
+                continue
+            plan = mapping.plan(event, self.rules, self.settings.anonymous_events)
+            if plan.skip_reason is not None:
+                reports[index] = answer.EventReport(
+                    index, event.message_id, event.type, outcomes.SKIPPED, plan.skip_reason
+                )
+            else:
+                plans.append(plan)
+
+        operations = [operation for plan in plans for operation in plan.operations]
+        extra = {}
+        if operations:
+            if self.settings.dry_run:
+                dry_run = DryRunClient(self.settings.novu_api_url)
+                courier = Courier(dry_run, NullLedger(), max_concurrency=1, config_rate_per_second=1e9)
+                results = courier.deliver(operations, deadline)
+                extra = {"dryRun": True, "requests": dry_run.requests}
+            else:
+                results = self.courier.deliver(operations, deadline)
+            by_event: dict[int, list[tuple[str | None, Result]]] = {}
+            for operation, result in zip(operations, results):
+                by_event.setdefault(operation.event_index, []).append((operation.workflow, result))
+            for plan in plans:
+                event = plan.event
+                reports[event.index] = answer.report(event.index, event.message_id, event.type, by_event[event.index])
+
+        ordered = [reports[index] for index in range(len(incoming.items))]
+        for entry in ordered:
+            _log_event(entry, incoming.is_batch)
+        return answer.decide(ordered, is_batch=incoming.is_batch, extra=extra)
+
+
+def _log_event(entry: answer.EventReport, in_batch: bool) -> None:
+    severity = "INFO"
+    if entry.outcome == outcomes.REJECTED:
+        severity = "ERROR" if in_batch else "WARNING"
+    elif entry.outcome in outcomes.NEEDS_RETRY or (entry.outcome == outcomes.SKIPPED and entry.novu_status):
+        severity = "WARNING"
+    logs.log(
+        severity,
+        f"event {entry.outcome}",
+        messageId=entry.message_id,
+        type=entry.type,
+        index=entry.index,
+        outcome=entry.outcome,
+        reason=entry.reason,
+        workflows=list(entry.workflows) or None,
+        novuStatus=entry.novu_status,
+    )

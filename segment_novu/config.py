@@ -1,0 +1,132 @@
+"""Every environment variable the bridge reads, parsed and validated once into frozen settings.
+
+The README's configuration table documents each of these; keep the two in step.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+DEFAULT_NOVU_API_URL = "https://api.novu.co"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_MAPPING_FILE = PROJECT_ROOT / "mapping.json"
+DEPTH_CEILING = 100
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    novu_api_url: str = DEFAULT_NOVU_API_URL
+    novu_api_key: str | None = None
+    segment_shared_secrets: tuple[str, ...] = ()
+    segment_auth_token: str | None = None
+    mapping_file: Path | None = None
+    dry_run: bool = False
+    max_body_bytes: int = 32 * 1024 * 1024
+    max_json_depth: int = 64
+    deadline_seconds: float = 4.0
+    novu_timeout_seconds: float = 2.5
+    max_concurrency: int = 16
+    config_rate_per_second: float = 20.0
+    secret_ttl_seconds: float = 300.0
+    secret_manager_emulator_host: str | None = None
+    redis_url: str | None = None
+    ledger_max_entries: int = 100_000
+    ledger_ttl_seconds: float = 86_400.0
+    ledger_timeout_seconds: float = 0.2
+    anonymous_events: str = "skip"
+    google_cloud_project: str | None = None
+    log_level: str = "INFO"
+
+
+def _text(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name, "").strip()
+    return value or None
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    value = _text(env, name)
+    if value is None:
+        return default
+    lowered = value.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false, not {value!r}")
+
+
+def _number(env, name, default, kind, minimum, maximum=None):
+    value = _text(env, name)
+    if value is None:
+        return default
+    try:
+        number = kind(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be a {kind.__name__}, not {value!r}") from None
+    if number < minimum or (maximum is not None and number > maximum):
+        bounds = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
+        raise ConfigError(f"{name} must be {bounds}, not {value}")
+    return number
+
+
+def _mapping_file(env: Mapping[str, str]) -> Path | None:
+    configured = _text(env, "MAPPING_FILE")
+    if configured is None:
+        return DEFAULT_MAPPING_FILE if DEFAULT_MAPPING_FILE.exists() else None
+    path = Path(configured)
+    if not path.is_absolute():
+        path = PROJECT_ROOT / path
+    return path
+
+
+def _api_url(env: Mapping[str, str]) -> str:
+    url = (_text(env, "NOVU_API_URL") or DEFAULT_NOVU_API_URL).rstrip("/")
+    if not url.startswith(("https://", "http://")):
+        raise ConfigError(f"NOVU_API_URL must be an http(s) URL, not {url!r}")
+    return url
+
+
+def load(env: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if env is None else env
+    secrets = tuple(
+        value
+        for value in (_text(env, "SEGMENT_SHARED_SECRET"), _text(env, "SEGMENT_SHARED_SECRET_PREVIOUS"))
+        if value
+    )
+    anonymous = (_text(env, "ANONYMOUS_EVENTS") or "skip").lower()
+    if anonymous not in ("skip", "anonymous-id"):
+        raise ConfigError(f"ANONYMOUS_EVENTS must be skip or anonymous-id, not {anonymous!r}")
+    return Settings(
+        novu_api_url=_api_url(env),
+        novu_api_key=_text(env, "NOVU_API_KEY"),
+        segment_shared_secrets=secrets,
+        segment_auth_token=_text(env, "SEGMENT_AUTH_TOKEN"),
+        mapping_file=_mapping_file(env),
+        dry_run=_flag(env, "DRY_RUN", False),
+        max_body_bytes=_number(env, "MAX_BODY_BYTES", Settings.max_body_bytes, int, 1024),
+        max_json_depth=_number(env, "MAX_JSON_DEPTH", Settings.max_json_depth, int, 4, DEPTH_CEILING),
+        deadline_seconds=_number(env, "DEADLINE_SECONDS", Settings.deadline_seconds, float, 0.5, 60),
+        novu_timeout_seconds=_number(env, "NOVU_TIMEOUT_SECONDS", Settings.novu_timeout_seconds, float, 0.1, 60),
+        max_concurrency=_number(env, "MAX_CONCURRENCY", Settings.max_concurrency, int, 1, 256),
+        config_rate_per_second=_number(
+            env, "NOVU_CONFIG_RATE_PER_SECOND", Settings.config_rate_per_second, float, 1, 10_000
+        ),
+        secret_ttl_seconds=_number(env, "SECRET_TTL_SECONDS", Settings.secret_ttl_seconds, float, 0),
+        secret_manager_emulator_host=_text(env, "SECRET_MANAGER_EMULATOR_HOST"),
+        redis_url=_text(env, "REDIS_URL"),
+        ledger_max_entries=_number(env, "LEDGER_MAX_ENTRIES", Settings.ledger_max_entries, int, 0),
+        ledger_ttl_seconds=_number(env, "LEDGER_TTL_SECONDS", Settings.ledger_ttl_seconds, float, 1),
+        ledger_timeout_seconds=_number(
+            env, "LEDGER_TIMEOUT_SECONDS", Settings.ledger_timeout_seconds, float, 0.01, 5
+        ),
+        anonymous_events=anonymous,
+        google_cloud_project=_text(env, "GOOGLE_CLOUD_PROJECT"),
+        log_level=(_text(env, "LOG_LEVEL") or "INFO").upper(),
+    )

@@ -1,0 +1,194 @@
+"""Carries out planned operations within the request's deadline and collects one result each.
+
+- Per subscriber, Segment's order holds: operations run in *stages*; a subscriber's next stage starts
+  only after its previous one, so an ``identify`` lands before that subscriber's later triggers and a
+  ``delete`` after its earlier ones. A subscriber whose earlier operation must be retried gets no
+  later operation until Segment resends.
+- Triggers within a stage go in full bulk calls of 100 (100 rate-limit tokens for 100 events, the
+  same as single calls) and the remainder as single calls, unless the remainder is too large to send
+  singly within two rounds of concurrent calls (then it is one more bulk call).
+- Subscriber changes are paced to Novu's configuration rate.
+- A Novu 429 stops every call not yet started; so does the deadline.
+- The ledger skips what Novu already acknowledged and records what it acknowledges now.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from segment_novu import outcomes
+from segment_novu.ledger import Ledger
+from segment_novu.novu import NovuClient
+from segment_novu.outcomes import Result
+from segment_novu.operations import Operation
+
+BULK_SIZE = 100
+ALREADY_DELIVERED = Result(outcomes.DUPLICATE, "already delivered (ledger)")
+
+
+class Pacer:
+    """A token bucket shared by the instance's requests: calls per second with one second of burst."""
+
+    def __init__(self, rate_per_second: float):
+        self.rate = rate_per_second
+        self.capacity = max(1.0, rate_per_second)
+        self.tokens = self.capacity
+        self.updated = time.monotonic()
+        self.lock = threading.Lock()
+
+    def reserve(self, deadline: float) -> bool:
+        """Wait for a token; False (and nothing spent) when the wait would pass the deadline."""
+        with self.lock:
+            now = time.monotonic()
+            self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+            self.updated = now
+            wait = 0.0 if self.tokens >= 1 else (1 - self.tokens) / self.rate
+            if now + wait >= deadline:
+                return False
+            self.tokens -= 1
+        if wait:
+            time.sleep(wait)
+        return True
+
+
+@dataclass
+class _Run:
+    client: NovuClient
+    deadline: float
+    pacer: Pacer
+    results: dict[int, Result] = field(default_factory=dict)
+    stopped_by: Result | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def settle(self, position: int, result: Result) -> None:
+        with self.lock:
+            self.results[position] = result
+            if result.outcome == outcomes.RATE_LIMITED and self.stopped_by is None:
+                self.stopped_by = result
+
+    def refusal(self) -> Result | None:
+        """Why no new call may start now, if any."""
+        if self.stopped_by is not None:
+            return Result(outcomes.RATE_LIMITED, "not sent: Novu's rate limit was reached earlier in this request",
+                          retry_after=self.stopped_by.retry_after)
+        if time.monotonic() >= self.deadline:
+            return Result(outcomes.RETRY, "not sent: the deadline for answering Segment was reached")
+        return None
+
+
+def stages(operations: list[Operation]) -> list[list[int]]:
+    """Positions grouped into stages: a subscriber moves to a new stage whenever it switches between
+    triggers and subscriber changes, so its order is kept while other subscribers run alongside."""
+    position_stage: dict[int, int] = {}
+    current: dict[str, tuple[int, bool]] = {}
+    for position, operation in enumerate(operations):
+        owner = operation.subscriber_id or f"#{position}"
+        stage, was_trigger = current.get(owner, (0, operation.is_trigger))
+        if owner in current and was_trigger != operation.is_trigger:
+            stage += 1
+        current[owner] = (stage, operation.is_trigger)
+        position_stage[position] = stage
+    grouped: dict[int, list[int]] = defaultdict(list)
+    for position, stage in position_stage.items():
+        grouped[stage].append(position)
+    return [grouped[stage] for stage in sorted(grouped)]
+
+
+def split_triggers(positions: list[int], max_concurrency: int) -> tuple[list[list[int]], list[int]]:
+    """Full bulk chunks, plus the remainder as singles (or one more chunk when it is large)."""
+    full = len(positions) - len(positions) % BULK_SIZE
+    chunks = [positions[start : start + BULK_SIZE] for start in range(0, full, BULK_SIZE)]
+    remainder = positions[full:]
+    if len(remainder) > 2 * max_concurrency:
+        return chunks + [remainder], []
+    return chunks, remainder
+
+
+class Courier:
+    def __init__(self, client: NovuClient, ledger: Ledger, *, max_concurrency: int, config_rate_per_second: float):
+        self.client = client
+        self.ledger = ledger
+        self.max_concurrency = max_concurrency
+        self.pacer = Pacer(config_rate_per_second)
+        self.pool = ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="novu")
+
+    def deliver(self, operations: list[Operation], deadline: float) -> list[Result]:
+        run = _Run(self.client, deadline, self.pacer)
+        known = self.ledger.acknowledged([operation.key for operation in operations])
+        pending = []
+        for position, operation in enumerate(operations):
+            if operation.key in known:
+                run.results[position] = ALREADY_DELIVERED
+            else:
+                pending.append(position)
+        blocked: set[str] = set()
+        remaining_ops = [operations[position] for position in pending]
+        for stage in stages(remaining_ops):
+            positions = [pending[index] for index in stage]
+            self._run_stage(run, operations, positions, blocked)
+            for position in positions:
+                subscriber = operations[position].subscriber_id
+                if subscriber and run.results[position].outcome in outcomes.NEEDS_RETRY:
+                    blocked.add(subscriber)
+        delivered = [
+            operations[position].key
+            for position in pending
+            if run.results[position].outcome == outcomes.DELIVERED
+        ]
+        if delivered:
+            self.ledger.record(delivered)
+        return [run.results[position] for position in range(len(operations))]
+
+    def _run_stage(self, run: _Run, operations, positions, blocked) -> None:
+        runnable = []
+        for position in positions:
+            subscriber = operations[position].subscriber_id
+            if subscriber in blocked:
+                run.settle(position, Result(outcomes.RETRY, "not sent: an earlier operation for this subscriber "
+                                                        "must be retried first"))
+            else:
+                runnable.append(position)
+        triggers = [position for position in runnable if operations[position].is_trigger]
+        changes: dict[str, list[int]] = defaultdict(list)
+        for position in runnable:
+            if not operations[position].is_trigger:
+                changes[operations[position].subscriber_id or f"#{position}"].append(position)
+        chunks, singles = split_triggers(triggers, self.max_concurrency)
+        tasks = [lambda chunk=chunk: self._bulk(run, operations, chunk) for chunk in chunks]
+        tasks += [lambda position=position: self._single(run, operations, position) for position in singles]
+        tasks += [lambda sequence=sequence: self._sequence(run, operations, sequence) for sequence in changes.values()]
+        if len(tasks) == 1:
+            tasks[0]()
+            return
+        for future in [self.pool.submit(task) for task in tasks]:
+            future.result()
+
+    def _single(self, run: _Run, operations, position: int, *, paced: bool = False) -> None:
+        refusal = run.refusal()
+        if refusal is None and paced and not run.pacer.reserve(run.deadline):
+            refusal = Result(outcomes.RETRY, "not sent: Novu's configuration rate leaves no room before the deadline")
+        run.settle(position, refusal or run.client.perform(operations[position], run.deadline))
+
+    def _sequence(self, run: _Run, operations, sequence: list[int]) -> None:
+        for position in sequence:
+            self._single(run, operations, position, paced=True)
+
+    def _bulk(self, run: _Run, operations, chunk: list[int]) -> None:
+        refusal = run.refusal()
+        if refusal is not None:
+            for position in chunk:
+                run.settle(position, refusal)
+            return
+        results = run.client.trigger_bulk([operations[position] for position in chunk], run.deadline)
+        failed_slots = []
+        for position, result in zip(chunk, results):
+            if result.outcome == outcomes.RETRY and result.novu_status is not None and 200 <= result.novu_status < 300:
+                failed_slots.append(position)
+            else:
+                run.settle(position, result)
+        for position in failed_slots:
+            self._single(run, operations, position)

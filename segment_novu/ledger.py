@@ -1,0 +1,186 @@
+"""Delivery ledger: which (event, operation) keys Novu already acknowledged.
+
+Segment resends deliveries (timeouts, retries, batches re-formed with other events); the ledger lets
+the bridge skip what Novu already took without spending Novu calls. It is an optimisation only:
+every failure answers "nothing known" and delivery falls back to Novu's own transactionId dedup.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from typing import Protocol, Sequence
+
+from segment_novu import logs
+
+_WARN_INTERVAL_SECONDS = 30.0
+
+
+class Ledger(Protocol):
+    def acknowledged(self, keys: Sequence[str]) -> set[str]:
+        """The subset of ``keys`` already recorded. Never raises."""
+
+    def record(self, keys: Sequence[str]) -> None:
+        """Remember ``keys`` as acknowledged. Never raises."""
+
+
+class NullLedger:
+    """Remembers nothing (ledger disabled)."""
+
+    def acknowledged(self, keys: Sequence[str]) -> set[str]:
+        return set()
+
+    def record(self, keys: Sequence[str]) -> None:
+        pass
+
+
+class MemoryLedger:
+    """Per-instance ledger, bounded in size and age; oldest-recorded entries are evicted first."""
+
+    def __init__(self, max_entries: int = 100_000, ttl_seconds: float = 86_400.0):
+        self._max_entries = max_entries
+        self._ttl = ttl_seconds
+        self._expiry: OrderedDict[str, float] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def acknowledged(self, keys: Sequence[str]) -> set[str]:
+        now = time.monotonic()
+        found = set()
+        with self._lock:
+            for key in keys:
+                expiry = self._expiry.get(key)
+                if expiry is None:
+                    continue
+                if expiry > now:
+                    found.add(key)
+                else:
+                    del self._expiry[key]
+        return found
+
+    def record(self, keys: Sequence[str]) -> None:
+        now = time.monotonic()
+        expiry = now + self._ttl
+        with self._lock:
+            for key in keys:
+                self._expiry[key] = expiry
+                self._expiry.move_to_end(key)
+            # Entries sit in recording order, so expiries ascend: expired ones are all at the front.
+            while self._expiry and next(iter(self._expiry.values())) <= now:
+                self._expiry.popitem(last=False)
+            while len(self._expiry) > self._max_entries:
+                self._expiry.popitem(last=False)
+
+
+class RedisLedger:
+    """Ledger shared by all function instances through Redis.
+
+    Each call is one round trip bounded by ``timeout_seconds``. After a failure Redis is skipped
+    for ``cooldown_seconds`` so a dead or hung Redis costs nothing per request.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        ttl_seconds: float = 86_400.0,
+        timeout_seconds: float = 0.2,
+        prefix: str = "segment-novu:ack:",
+        cooldown_seconds: float = 5.0,
+    ):
+        self._url = url
+        self._ttl_ms = max(1, round(ttl_seconds * 1000))
+        self._timeout = timeout_seconds
+        self._prefix = prefix
+        self._cooldown = cooldown_seconds
+        self._client_instance = None
+        self._lock = threading.Lock()
+        self._skip_until = 0.0
+        self._failures = 0
+        self._warned_at: float | None = None
+
+    def acknowledged(self, keys: Sequence[str]) -> set[str]:
+        if not keys:
+            return set()
+
+        def lookup(client) -> set[str]:
+            values = client.mget([self._prefix + key for key in keys])
+            return {key for key, value in zip(keys, values) if value is not None}
+
+        return self._guarded("acknowledged", len(keys), lookup, set())
+
+    def record(self, keys: Sequence[str]) -> None:
+        if not keys:
+            return
+
+        def store(client) -> None:
+            pipe = client.pipeline(transaction=False)
+            for key in keys:
+                pipe.set(self._prefix + key, 1, px=self._ttl_ms)
+            pipe.execute()
+
+        self._guarded("record", len(keys), store, None)
+
+    def _guarded(self, operation, count, action, fallback):
+        if time.monotonic() < self._skip_until:
+            return fallback
+        try:
+            result = action(self._client())
+        except Exception as exc:  # any failure, whatever its class, must not reach delivery
+            self._failed(operation, count, exc)
+            return fallback
+        if self._failures:
+            self._recovered()
+        return result
+
+    def _client(self):
+        with self._lock:
+            if self._client_instance is None:
+                import redis
+                from redis.backoff import NoBackoff
+                from redis.retry import Retry
+
+                self._client_instance = redis.Redis.from_url(
+                    self._url,
+                    socket_timeout=self._timeout,
+                    socket_connect_timeout=self._timeout,
+                    health_check_interval=30,
+                    # Retries would multiply the time budget; the cool-down handles outages instead.
+                    retry=Retry(NoBackoff(), 0),
+                )
+            return self._client_instance
+
+    def _failed(self, operation: str, count: int, exc: Exception) -> None:
+        now = time.monotonic()
+        with self._lock:
+            self._skip_until = now + self._cooldown
+            self._failures += 1
+            if self._warned_at is not None and now - self._warned_at < _WARN_INTERVAL_SECONDS:
+                return
+            self._warned_at = now
+            failures = self._failures
+        logs.warning(
+            "delivery ledger: redis unavailable, answering nothing known",
+            operation=operation,
+            keys=count,
+            error=type(exc).__name__,
+            failures=failures,
+            cooldown_seconds=self._cooldown,
+        )
+
+    def _recovered(self) -> None:
+        with self._lock:
+            failures, self._failures = self._failures, 0
+        if failures:
+            logs.info("delivery ledger: redis reachable again", failures=failures)
+
+
+def build_ledger(
+    redis_url: str | None, *, max_entries: int, ttl_seconds: float, timeout_seconds: float
+) -> Ledger:
+    """Redis when a URL is given; otherwise in memory, or nothing when ``max_entries`` is 0."""
+    if redis_url:
+        return RedisLedger(redis_url, ttl_seconds=ttl_seconds, timeout_seconds=timeout_seconds)
+    if max_entries <= 0:
+        return NullLedger()
+    return MemoryLedger(max_entries=max_entries, ttl_seconds=ttl_seconds)

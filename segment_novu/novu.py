@@ -1,0 +1,216 @@
+"""The Novu HTTP client: one pooled session, explicit timeouts, every answer classified once.
+
+Each call returns a ``Result`` whose ``outcome`` decides, in ``answer``, what Segment is told. The
+rules for reading Novu's answers (success bodies wrapped in ``data`` or not, 201s that triggered
+nothing, 429's ``Retry-After``, 409 while an idempotent call is in flight, a replayed cached failure,
+a rotated key) all live here.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import hashlib
+import json
+import math
+import time
+import requests
+from requests.adapters import HTTPAdapter
+
+from segment_novu.operations import DELETE_SUBSCRIBER, Operation
+from segment_novu.outcomes import DELIVERED, MISCONFIGURED, RATE_LIMITED, REJECTED, RETRY, SKIPPED, Result
+from segment_novu.secrets import SecretSource, SecretUnavailable
+
+BULK_PATH = "/v1/events/trigger/bulk"
+USER_AGENT = "segment-novu-bridge/1.0"
+_MIN_CALL_SECONDS = 0.05
+
+
+class MissingKey(Exception):
+    """A Novu call is needed and NOVU_API_KEY is not set."""
+
+
+def idempotency_key(path: str, body) -> str:
+    """Same request body → same key, so Novu never sees one key with two bodies (its 422)."""
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return "sgmt-" + hashlib.sha256(f"{path}\x1f{canonical}".encode("utf-8")).hexdigest()[:48]
+
+
+def header_seconds(value: str | None, default: float) -> float:
+    """A ``Retry-After`` value (seconds or an HTTP date) as seconds from now, never negative."""
+    value = (value or "").strip()
+    if not value:
+        return default
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            seconds = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError):
+            return default
+    return max(0.0, seconds) if math.isfinite(seconds) else default
+
+
+def retry_after_seconds(response: requests.Response) -> float:
+    """What Segment is told to wait after Novu's 429: Novu's value, at least one second."""
+    return float(max(1, math.ceil(header_seconds(response.headers.get("Retry-After"), 1.0))))
+
+
+def _json(response: requests.Response):
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def unwrap(document):
+    """Novu wraps success bodies in ``{"data": ...}``; its OpenAPI document shows them bare."""
+    if isinstance(document, dict) and "data" in document and len(document) <= 2:
+        return document["data"]
+    return document
+
+
+def error_message(response: requests.Response) -> str:
+    document = _json(response)
+    if isinstance(document, dict):
+        message = document.get("message") or document.get("error")
+        if isinstance(message, list):
+            message = "; ".join(str(part) for part in message)
+        if message:
+            return str(message)[:300]
+    return (response.reason or "no message")[:300]
+
+
+def _is_workflow_not_found(response: requests.Response) -> bool:
+    document = _json(response)
+    text = json.dumps(document).lower() if document is not None else ""
+    return "workflow_not_found" in text or "workflow not found" in text
+
+
+def classify_trigger_data(data, novu_status: int) -> Result:
+    if not isinstance(data, dict) or "status" not in data:
+        return Result(RETRY, "Novu answered without a trigger status", novu_status)
+    status = data.get("status")
+    if status == "processed":
+        return Result(DELIVERED, "triggered", novu_status)
+    if status == "error":
+        detail = "; ".join(str(part) for part in data.get("error") or [])[:300] or "no detail"
+        return Result(RETRY, f"Novu reported an error for this trigger: {detail}", novu_status)
+    return Result(SKIPPED, f"Novu did not trigger the workflow: {status}", novu_status)
+
+
+class NovuClient:
+    def __init__(self, base_url: str, api_key: SecretSource | None, *, pool_size: int = 32):
+        self.base_url = base_url.rstrip("/")
+        self.api_key = api_key
+        self.session = requests.Session()
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
+        self.session.mount("https://", adapter)
+        self.session.mount("http://", adapter)
+        self.session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
+
+    def _key(self, refresh: bool = False) -> str:
+        if self.api_key is None:
+            raise MissingKey("NOVU_API_KEY is not set")
+        return self.api_key.refresh() if refresh else self.api_key.get()
+
+    def _send(self, method, path, body, timeout, *, idempotent: bool, refresh_key: bool = False):
+        headers = {"Authorization": "ApiKey " + self._key(refresh_key)}
+        if idempotent:
+            headers["Idempotency-Key"] = idempotency_key(path, body)
+        return self.session.request(
+            method,
+            self.base_url + path,
+            json=body,
+            headers=headers,
+            timeout=(min(1.0, timeout), timeout),
+        )
+
+    def call(self, method: str, path: str, body, deadline: float, *, idempotent: bool = False):
+        """One Novu request with the recoveries that fit in the deadline: a re-read key after 401,
+        a wait on 409, a resend without Idempotency-Key after a replayed failure.
+        Returns the response, or a Result when the call cannot give one."""
+        refresh_key = False
+        attempts = 0
+        while True:
+            attempts += 1
+            remaining = deadline - time.monotonic()
+            if remaining < _MIN_CALL_SECONDS:
+                return Result(RETRY, "deadline reached before Novu answered")
+            try:
+                response = self._send(method, path, body, remaining, idempotent=idempotent, refresh_key=refresh_key)
+            except MissingKey:
+                return Result(MISCONFIGURED, "NOVU_API_KEY is not set: set it to the Novu secret key "
+                                             "or to a Secret Manager name")
+            except SecretUnavailable as error:
+                return Result(RETRY, f"Novu API key unavailable: {error}")
+            except requests.Timeout:
+                return Result(RETRY, "Novu did not answer in time")
+            except requests.ConnectionError:
+                return Result(RETRY, "could not connect to Novu")
+            except requests.RequestException as error:
+                return Result(RETRY, f"Novu request failed: {type(error).__name__}")
+            if attempts > 3:
+                return response
+            status = response.status_code
+            if status in (401, 403) and not refresh_key and self.api_key is not None and self.api_key.is_managed:
+                refresh_key = True
+                continue
+            if status == 409:
+                wait = header_seconds(response.headers.get("Retry-After"), 1.0)
+                if time.monotonic() + wait + _MIN_CALL_SECONDS < deadline:
+                    time.sleep(wait)
+                    continue
+            if status >= 500 and idempotent and response.headers.get("Idempotency-Replay", "").lower() == "true":
+                idempotent = False
+                continue
+            return response
+
+    def classify(self, operation: Operation, response) -> Result:
+        if isinstance(response, Result):
+            return response
+        status = response.status_code
+        if 200 <= status < 300:
+            if not operation.is_trigger:
+                return Result(DELIVERED, "done", status)
+            return classify_trigger_data(unwrap(_json(response)), status)
+        if status == 404 and operation.action == DELETE_SUBSCRIBER:
+            return Result(DELIVERED, "subscriber already absent", status)
+        if status == 422 and operation.by_default_rule and _is_workflow_not_found(response):
+            return Result(SKIPPED, f"no workflow {operation.workflow!r} in Novu", status)
+        return self.classify_failure(response)
+
+    def classify_failure(self, response: requests.Response) -> Result:
+        status = response.status_code
+        message = error_message(response)
+        if status == 429:
+            return Result(RATE_LIMITED, "Novu rate limit reached", status, retry_after_seconds(response))
+        if status in (401, 403):
+            return Result(MISCONFIGURED, f"Novu refused the API key ({status}): check NOVU_API_KEY", status)
+        if status == 402:
+            return Result(MISCONFIGURED, f"Novu plan limit reached (402): {message}", status)
+        if status == 409:
+            return Result(RETRY, "Novu is still processing the same request (409)", status)
+        if status >= 500 or status in (408, 423):
+            return Result(RETRY, f"Novu answered {status}: {message}", status)
+        return Result(REJECTED, f"Novu refused the request ({status}): {message}", status)
+
+    def perform(self, operation: Operation, deadline: float) -> Result:
+        response = self.call(
+            operation.method, operation.path, operation.body, deadline, idempotent=operation.method == "POST"
+        )
+        return self.classify(operation, response)
+
+    def trigger_bulk(self, triggers: list[Operation], deadline: float) -> list[Result]:
+        """One bulk call for up to 100 triggers; every slot of the answer is read on its own."""
+        body = {"events": [operation.body for operation in triggers]}
+        response = self.call("POST", BULK_PATH, body, deadline, idempotent=True)
+        if isinstance(response, Result):
+            return [response] * len(triggers)
+        if not 200 <= response.status_code < 300:
+            return [self.classify_failure(response)] * len(triggers)
+        slots = unwrap(_json(response))
+        if not isinstance(slots, list) or len(slots) != len(triggers):
+            return [Result(RETRY, "Novu's bulk answer does not match the events sent", response.status_code)] * len(
+                triggers
+            )
+        return [classify_trigger_data(slot, response.status_code) for slot in slots]

@@ -1,0 +1,154 @@
+"""Configuration values that may live in Secret Manager, read at runtime and cached.
+
+A configured value is either the literal secret or a Secret Manager name. Reading at runtime
+(rather than ``--set-secrets``, which resolves once per instance) lets a rotated key reach running
+instances: after the TTL, or at once through ``refresh()`` when Novu rejects the cached key.
+Only secret names are ever logged, never values.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+
+from segment_novu import logs
+
+SECRET_NAME = re.compile(r"^projects/[^/]+/secrets/[^/]+(/versions/[^/]+)?$")
+
+# After a failed read, a cached value is served this long before the next attempt, so an outage
+# does not cost every request a full read timeout.
+FAILURE_BACKOFF_SECONDS = 5.0
+
+# One client per endpoint for the whole process (None = Google's endpoint with ADC).
+_clients: dict[str | None, object] = {}
+_clients_lock = threading.Lock()
+
+
+class SecretUnavailable(Exception):
+    """A managed secret could not be read and no cached value exists (the caller answers retryable)."""
+
+
+class ChecksumMismatch(Exception):
+    """The payload did not match its CRC32C: corrupted in transit or storage."""
+
+
+def _client(emulator_host: str | None):
+    with _clients_lock:
+        client = _clients.get(emulator_host)
+        if client is None:
+            # Imported here: the import alone costs about 0.25 s, and literal values never need it.
+            from google.cloud import secretmanager
+
+            if emulator_host:
+                import grpc
+                from google.cloud.secretmanager_v1.services.secret_manager_service.transports import (
+                    SecretManagerServiceGrpcTransport,
+                )
+
+                # A transport built on a given channel ignores credentials: no ADC lookup.
+                transport = SecretManagerServiceGrpcTransport(channel=grpc.insecure_channel(emulator_host))
+                client = secretmanager.SecretManagerServiceClient(transport=transport)
+            else:
+                client = secretmanager.SecretManagerServiceClient()
+            _clients[emulator_host] = client
+        return client
+
+
+class SecretSource:
+    """One configured value: either the literal value itself, or a Secret Manager name
+    ``projects/P/secrets/S`` or ``projects/P/secrets/S/versions/V`` (no version → ``versions/latest``)."""
+
+    def __init__(
+        self,
+        configured: str,
+        *,
+        ttl_seconds: float = 300.0,
+        timeout_seconds: float = 2.0,
+        emulator_host: str | None = None,
+    ) -> None:
+        match = SECRET_NAME.match(configured)
+        self.is_managed = match is not None
+        self.name = "literal"
+        self._ttl = ttl_seconds
+        self._timeout = timeout_seconds
+        self._emulator_host = emulator_host
+        self._lock = threading.Lock()
+        # (value, monotonic expiry) swapped as one tuple so the lock-free fast path sees a consistent pair.
+        self._cached: tuple[str, float] | None = None
+        self._retry_at = 0.0
+        self._attempt_started = self._attempt_ended = float("-inf")
+        self._last_error = ""
+        if not self.is_managed:
+            self._cached = (configured, float("inf"))
+        else:
+            self.name = configured if match.group(1) else f"{configured}/versions/latest"
+
+    def get(self) -> str:
+        """The cached value; (re)reads when there is none or the TTL expired."""
+        arrived = time.monotonic()
+        cached = self._cached
+        if cached is not None and arrived < cached[1]:
+            return cached[0]
+        return self._read(arrived, forced=False)
+
+    def refresh(self) -> str:
+        """Re-read now (the key was rejected, so it was probably rotated).
+
+        Returns the cached value if the read fails, or within the back-off after a failed read."""
+        if not self.is_managed:
+            return self._cached[0]
+        return self._read(time.monotonic(), forced=True)
+
+    def _read(self, arrived: float, *, forced: bool) -> str:
+        with self._lock:
+            # Share the outcome of a read made while this caller waited for the lock, so a burst
+            # of callers costs one read, success or failure. A forced refresh only trusts a read
+            # that started after it was asked for: an earlier one may predate the rotation.
+            if (self._attempt_started if forced else self._attempt_ended) >= arrived:
+                return self._outcome()
+            if self._cached is not None and time.monotonic() < self._retry_at:
+                return self._cached[0]
+            self._attempt_started = time.monotonic()
+            try:
+                value = self._access()
+            except Exception as exc:
+                self._last_error = type(exc).__name__
+                self._retry_at = time.monotonic() + FAILURE_BACKOFF_SECONDS
+                if self._cached is not None:
+                    message, severity = "secret read failed; serving cached value", logs.warning
+                else:
+                    message, severity = "secret read failed; no cached value", logs.error
+                severity(message, secret=self.name, error=self._last_error)
+            else:
+                self._cached = (value, time.monotonic() + self._ttl)
+                self._retry_at = 0.0
+                logs.info("secret read", secret=self.name)
+            finally:
+                self._attempt_ended = time.monotonic()
+            return self._outcome()
+
+    def _outcome(self) -> str:
+        if self._cached is None:
+            raise SecretUnavailable(f"secret {self.name} could not be read ({self._last_error})")
+        return self._cached[0]
+
+    def _access(self) -> str:
+        import google_crc32c
+        from google.api_core import exceptions, retry
+
+        response = _client(self._emulator_host).access_secret_version(
+            name=self.name,
+            timeout=self._timeout,
+            # The client's default retry can run for 60 s; bound the whole read to the timeout.
+            retry=retry.Retry(
+                predicate=retry.if_exception_type(exceptions.ServiceUnavailable, exceptions.DeadlineExceeded),
+                initial=0.1,
+                maximum=1.0,
+                timeout=self._timeout,
+            ),
+        )
+        payload = response.payload
+        if "data_crc32c" in payload and google_crc32c.value(payload.data) != payload.data_crc32c:
+            raise ChecksumMismatch(self.name)
+        return payload.data.decode("utf-8").strip()

@@ -1,0 +1,234 @@
+import json
+import threading
+import time
+
+import pytest
+import redis
+
+from segment_novu.ledger import MemoryLedger, NullLedger, RedisLedger, build_ledger
+from tests.redis_server import RedisServer, _free_port
+
+PREFIX = "segment-novu:ack:"
+
+
+@pytest.fixture(scope="module")
+def redis_server():
+    with RedisServer() as server:
+        yield server
+
+
+@pytest.fixture
+def redis_client(redis_server):
+    client = redis.Redis.from_url(redis_server.url)
+    client.flushdb()
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def own_server():
+    """A server a test may stop or freeze without disturbing the others."""
+    with RedisServer() as server:
+        yield server
+
+
+@pytest.fixture(params=["memory", "redis"])
+def make_ledger(request):
+    if request.param == "memory":
+        return lambda ttl_seconds=60.0: MemoryLedger(ttl_seconds=ttl_seconds)
+    request.getfixturevalue("redis_client")
+    url = request.getfixturevalue("redis_server").url
+    return lambda ttl_seconds=60.0: RedisLedger(url, ttl_seconds=ttl_seconds)
+
+
+def log_lines(capsys, severity):
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line]
+    return [line for line in lines if line["severity"] == severity]
+
+
+# Both ledgers
+
+
+def test_nothing_known_at_first(make_ledger):
+    ledger = make_ledger()
+    assert ledger.acknowledged(["a", "b"]) == set()
+    assert ledger.acknowledged([]) == set()
+
+
+def test_acknowledged_is_exactly_the_recorded_subset(make_ledger):
+    ledger = make_ledger()
+    ledger.record(["a", "c"])
+    assert ledger.acknowledged(["a", "b", "c", "d"]) == {"a", "c"}
+
+
+def test_record_is_idempotent(make_ledger):
+    ledger = make_ledger()
+    ledger.record(["a"])
+    ledger.record(["a", "a"])
+    ledger.record([])
+    assert ledger.acknowledged(["a", "b"]) == {"a"}
+
+
+def test_entries_expire(make_ledger):
+    ledger = make_ledger(ttl_seconds=0.05)
+    ledger.record(["a"])
+    assert ledger.acknowledged(["a"]) == {"a"}
+    time.sleep(0.15)
+    assert ledger.acknowledged(["a"]) == set()
+
+
+# MemoryLedger
+
+
+def test_memory_keeps_the_newest_entries():
+    ledger = MemoryLedger(max_entries=3)
+    ledger.record(["k1", "k2", "k3", "k4", "k5"])
+    assert ledger.acknowledged(["k1", "k2", "k3", "k4", "k5"]) == {"k3", "k4", "k5"}
+
+
+def test_memory_recording_again_makes_an_entry_newest():
+    ledger = MemoryLedger(max_entries=3)
+    ledger.record(["a", "b", "c"])
+    ledger.record(["a"])
+    ledger.record(["d"])
+    assert ledger.acknowledged(["a", "b", "c", "d"]) == {"a", "c", "d"}
+
+
+@pytest.mark.parametrize("max_entries", [100_000, 50])
+def test_memory_is_thread_safe(max_entries):
+    ledger = MemoryLedger(max_entries=max_entries)
+    start = threading.Barrier(20)
+    errors = []
+
+    def worker(n):
+        keys = [f"t{n}-{i}" for i in range(200)]
+        try:
+            start.wait()
+            for i in range(0, len(keys), 10):
+                ledger.record(keys[i : i + 10])
+                ledger.acknowledged(keys[: i + 10])
+        except Exception as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    every_key = [f"t{n}-{i}" for n in range(20) for i in range(200)]
+    known = ledger.acknowledged(every_key)
+    assert len(known) == min(max_entries, len(every_key))
+
+
+def test_null_ledger_knows_nothing():
+    ledger = NullLedger()
+    ledger.record(["a"])
+    assert ledger.acknowledged(["a"]) == set()
+
+
+# RedisLedger
+
+
+def test_redis_entries_carry_the_ttl(redis_server, redis_client):
+    RedisLedger(redis_server.url, ttl_seconds=1).record(["a"])
+    assert 0 < redis_client.pttl(PREFIX + "a") <= 1000
+
+
+def test_redis_is_shared_between_instances(redis_server, redis_client):
+    first = RedisLedger(redis_server.url)
+    second = RedisLedger(redis_server.url)
+    first.record(["a"])
+    assert second.acknowledged(["a", "b"]) == {"a"}
+
+
+def test_redis_client_is_built_lazily():
+    RedisLedger(f"redis://127.0.0.1:{_free_port()}/0")  # nothing listening: construction alone must not care
+
+
+def test_redis_down_answers_nothing_known_and_warns_once(capsys):
+    ledger = RedisLedger(f"redis://127.0.0.1:{_free_port()}/0")
+
+    started = time.monotonic()
+    assert ledger.acknowledged(["secret-looking-key"]) == set()
+    ledger.record(["secret-looking-key"])
+    assert ledger.acknowledged(["secret-looking-key"]) == set()
+    assert time.monotonic() - started < 1.0
+
+    warnings = log_lines(capsys, "WARNING")
+    assert len(warnings) == 1
+    assert warnings[0]["error"] == "ConnectionError"
+    assert warnings[0]["keys"] == 1
+    assert "secret-looking-key" not in json.dumps(warnings)
+
+
+def test_redis_warning_is_rate_limited_across_outages(capsys):
+    ledger = RedisLedger(f"redis://127.0.0.1:{_free_port()}/0", cooldown_seconds=0.01)
+    for _ in range(3):
+        ledger.acknowledged(["a"])
+        time.sleep(0.02)
+    assert len(log_lines(capsys, "WARNING")) == 1
+
+
+def test_redis_is_skipped_during_the_cooldown_then_retried(own_server, capsys):
+    ledger = RedisLedger(own_server.url, cooldown_seconds=0.5)
+    other = RedisLedger(own_server.url)
+    ledger.record(["warm"])
+
+    own_server.stop()
+    assert ledger.acknowledged(["a"]) == set()
+    own_server.start()
+    other.record(["a"])
+
+    # The server is back, yet the ledger does not try it until the cool-down ends.
+    started = time.monotonic()
+    assert ledger.acknowledged(["a"]) == set()
+    ledger.record(["b"])
+    assert time.monotonic() - started < 0.05
+    assert other.acknowledged(["b"]) == set()
+
+    time.sleep(0.5)
+    assert ledger.acknowledged(["a"]) == {"a"}
+    assert len(log_lines(capsys, "INFO")) == 1
+
+
+def test_redis_hung_answers_within_the_timeout(own_server, capsys):
+    pooled = RedisLedger(own_server.url, timeout_seconds=0.2)
+    pooled.record(["a"])
+    fresh = RedisLedger(own_server.url, timeout_seconds=0.2)
+
+    own_server.freeze()
+    try:
+        started = time.monotonic()
+        assert pooled.acknowledged(["a"]) == set()
+        assert time.monotonic() - started < 0.5
+
+        started = time.monotonic()
+        assert fresh.acknowledged(["a"]) == set()
+        assert time.monotonic() - started < 1.0
+    finally:
+        own_server.thaw()
+
+    assert {line["error"] for line in log_lines(capsys, "WARNING")} == {"TimeoutError"}
+
+
+def test_redis_client_pause_answers_within_the_timeout(redis_server, redis_client):
+    ledger = RedisLedger(redis_server.url, timeout_seconds=0.2)
+    ledger.record(["a"])
+    # Short: CLIENT UNPAUSE is itself held back by the pause (redis 7.0), so it simply runs out.
+    redis_client.execute_command("CLIENT", "PAUSE", 400)
+    started = time.monotonic()
+    assert ledger.acknowledged(["a"]) == set()
+    assert time.monotonic() - started < 0.35
+
+
+# build_ledger
+
+
+def test_build_ledger_chooses_by_configuration():
+    options = {"max_entries": 10, "ttl_seconds": 60.0, "timeout_seconds": 0.2}
+    assert isinstance(build_ledger("redis://127.0.0.1:6379/0", **options), RedisLedger)
+    assert isinstance(build_ledger(None, **options), MemoryLedger)
+    assert isinstance(build_ledger("", **options), MemoryLedger)
+    assert isinstance(build_ledger(None, **{**options, "max_entries": 0}), NullLedger)
