@@ -92,7 +92,10 @@ while (($#)); do
   shift
 done
 
-[[ $dry_run == 1 ]] || dry_run=0
+case $dry_run in
+  0 | false | no | "") dry_run=0 ;;
+  *) dry_run=1 ;; # anything else errs on the side of changing nothing
+esac
 
 # Trace of gcloud commands, on the original stderr even where a command's own output is silenced.
 exec 3>&2

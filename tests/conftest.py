@@ -7,3 +7,31 @@ from tests.secret_manager_server import FakeSecretManager
 def secret_manager():
     with FakeSecretManager() as fake:
         yield fake
+
+
+@pytest.fixture
+def novu():
+    from tests.novu_standin import NovuStandIn
+
+    with NovuStandIn() as standin:
+        yield standin
+
+
+@pytest.fixture
+def serve_function(novu):
+    """Serve the function against the Novu stand-in; extra settings by keyword."""
+    from tests.served import serve
+
+    stack = []
+
+    def start(**env):
+        settings = {"NOVU_API_URL": novu.url, "NOVU_API_KEY": "test-novu-key", **env}
+        settings = {key: value for key, value in settings.items() if value is not None}
+        context = serve(settings)
+        served = context.__enter__()
+        stack.append(context)
+        return served
+
+    yield start
+    while stack:
+        stack.pop().__exit__(None, None, None)

@@ -252,8 +252,9 @@ def test_flag_overrides_environment_variable(fake):
     assert flag(fake.find("functions", "deploy")[0], "region") == "asia-northeast1"
 
 
-def test_dry_run_changes_nothing_and_prints_commands(fake):
-    result = fake.run("--dry-run", stdin=f"{NOVU_KEY}\n{SEGMENT_SECRET}\n")
+@pytest.mark.parametrize("args, env", [(["--dry-run"], {}), ([], {"DEPLOY_DRY_RUN": "true"})])
+def test_dry_run_changes_nothing_and_prints_commands(fake, args, env):
+    result = fake.run(*args, stdin=f"{NOVU_KEY}\n{SEGMENT_SECRET}\n", env=env)
     assert result.returncode == 0, result.stderr
     assert all(is_read_only(argv) for argv in fake.argvs()), fake.argvs()
     printed = [line for line in result.stderr.splitlines() if line.startswith("+ gcloud ")]

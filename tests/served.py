@@ -1,0 +1,66 @@
+"""The function served for real: functions-framework's app on a loopback HTTP server.
+
+``create_app`` re-executes ``main.py`` as a fresh module, so each served function starts with no
+bridge built and reads the environment given to it on its first request.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+
+import functions_framework
+import requests
+from werkzeug.serving import make_server
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+CONTROLLED_VARIABLES = (
+    "NOVU_API_URL", "NOVU_API_KEY", "SEGMENT_SHARED_SECRET", "SEGMENT_SHARED_SECRET_PREVIOUS",
+    "SEGMENT_AUTH_TOKEN", "MAPPING_FILE", "DRY_RUN", "MAX_BODY_BYTES", "MAX_JSON_DEPTH", "DEADLINE_SECONDS",
+    "NOVU_TIMEOUT_SECONDS", "MAX_CONCURRENCY", "NOVU_CONFIG_RATE_PER_SECOND", "SECRET_TTL_SECONDS",
+    "SECRET_MANAGER_EMULATOR_HOST", "REDIS_URL", "LEDGER_MAX_ENTRIES", "LEDGER_TTL_SECONDS",
+    "LEDGER_TIMEOUT_SECONDS", "ANONYMOUS_EVENTS", "GOOGLE_CLOUD_PROJECT", "LOG_LEVEL",
+    "WORKFLOW_DISCOVERY", "WORKFLOW_CACHE_SECONDS",
+)
+
+
+class ServedFunction:
+    def __init__(self, url: str, app):
+        self.url = url
+        self.app = app
+        self.session = requests.Session()
+
+    def post(self, body=None, *, path: str = "/", data: bytes | None = None, headers: dict | None = None,
+             method: str = "POST", timeout: float = 15) -> requests.Response:
+        if data is None and body is not None:
+            import json
+
+            data = json.dumps(body).encode()
+        final_headers = {"Content-Type": "application/json", **(headers or {})}
+        return self.session.request(method, self.url + path, data=data, headers=final_headers, timeout=timeout)
+
+
+@contextmanager
+def serve(env: dict[str, str]):
+    saved = {name: os.environ.get(name) for name in CONTROLLED_VARIABLES}
+    for name in CONTROLLED_VARIABLES:
+        os.environ.pop(name, None)
+    os.environ.update({key: str(value) for key, value in env.items()})
+    try:
+        app = functions_framework.create_app("handler", str(PROJECT_ROOT / "main.py"))
+        server = make_server("127.0.0.1", 0, app, threaded=True)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield ServedFunction(f"http://127.0.0.1:{server.server_port}", app)
+        finally:
+            server.shutdown()
+            server.server_close()
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
