@@ -67,7 +67,12 @@ class Bridge:
         self.auth_token = (
             SecretSource(settings.segment_auth_token, **secret_options) if settings.segment_auth_token else None
         )
-        self.client = NovuClient(settings.novu_api_url, self.novu_key, pool_size=settings.max_concurrency * 2)
+        self.client = NovuClient(
+            settings.novu_api_url,
+            self.novu_key,
+            timeout_seconds=settings.novu_timeout_seconds,
+            pool_size=settings.max_concurrency * 2,
+        )
         ledger = build_ledger(
             settings.redis_url,
             max_entries=settings.ledger_max_entries,

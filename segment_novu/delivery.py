@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from segment_novu import outcomes
 from segment_novu.ledger import Ledger
-from segment_novu.novu import NovuClient
+from segment_novu.novu import MIN_CALL_SECONDS, NovuClient
 from segment_novu.outcomes import Result
 from segment_novu.operations import Operation
 
@@ -75,7 +75,7 @@ class _Run:
         if self.stopped_by is not None:
             return Result(outcomes.RATE_LIMITED, "not sent: Novu's rate limit was reached earlier in this request",
                           retry_after=self.stopped_by.retry_after)
-        if time.monotonic() >= self.deadline:
+        if self.deadline - time.monotonic() < MIN_CALL_SECONDS:
             return Result(outcomes.RETRY, "not sent: the deadline for answering Segment was reached")
         return None
 

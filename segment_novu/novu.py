@@ -22,7 +22,8 @@ from segment_novu.secrets import SecretSource, SecretUnavailable
 
 BULK_PATH = "/v1/events/trigger/bulk"
 USER_AGENT = "segment-novu-bridge/1.0"
-_MIN_CALL_SECONDS = 0.05
+# A call started with less time than this left would likely time out after Novu did the work.
+MIN_CALL_SECONDS = 0.2
 
 
 class MissingKey(Exception):
@@ -99,8 +100,10 @@ def classify_trigger_data(data, novu_status: int) -> Result:
 
 
 class NovuClient:
-    def __init__(self, base_url: str, api_key: SecretSource | None, *, pool_size: int = 32):
+    def __init__(self, base_url: str, api_key: SecretSource | None, *, timeout_seconds: float = 2.5,
+                 pool_size: int = 32):
         self.base_url = base_url.rstrip("/")
+        self.timeout_seconds = timeout_seconds
         self.api_key = api_key
         self.session = requests.Session()
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
@@ -134,10 +137,11 @@ class NovuClient:
         while True:
             attempts += 1
             remaining = deadline - time.monotonic()
-            if remaining < _MIN_CALL_SECONDS:
-                return Result(RETRY, "deadline reached before Novu answered")
+            if remaining < MIN_CALL_SECONDS:
+                return Result(RETRY, "not sent: the deadline for answering Segment was reached")
+            timeout = min(self.timeout_seconds, remaining)
             try:
-                response = self._send(method, path, body, remaining, idempotent=idempotent, refresh_key=refresh_key)
+                response = self._send(method, path, body, timeout, idempotent=idempotent, refresh_key=refresh_key)
             except MissingKey:
                 return Result(MISCONFIGURED, "NOVU_API_KEY is not set: set it to the Novu secret key "
                                              "or to a Secret Manager name")
@@ -157,7 +161,7 @@ class NovuClient:
                 continue
             if status == 409:
                 wait = header_seconds(response.headers.get("Retry-After"), 1.0)
-                if time.monotonic() + wait + _MIN_CALL_SECONDS < deadline:
+                if time.monotonic() + wait + MIN_CALL_SECONDS < deadline:
                     time.sleep(wait)
                     continue
             if status >= 500 and idempotent and response.headers.get("Idempotency-Replay", "").lower() == "true":

@@ -51,6 +51,8 @@ class NovuStandIn:
         self.record_requests = record
         self.requests: list[Recorded] = []
         self.trigger_status = "processed"
+        # transactionId → times accepted; Novu notifies once per id and drops the rest
+        self.accepted: Counter = Counter()
         self._scripts: list[tuple[str, str, list[Scripted]]] = []
         self._responder: Callable[[Recorded], Scripted | None] | None = None
         self._lock = threading.Lock()
@@ -104,6 +106,7 @@ class NovuStandIn:
             self.requests.clear()
             self._scripts.clear()
             self.count = 0
+            self.accepted.clear()
         self._responder = None
         self.trigger_status = "processed"
 
@@ -118,7 +121,7 @@ class NovuStandIn:
             ]
 
     def triggered(self) -> list[dict]:
-        """Every trigger Novu accepted (single or bulk), in arrival order."""
+        """Every trigger sent to Novu (single or bulk), accepted or not, in arrival order."""
         triggers = []
         for request in self.calls("POST"):
             if request.path == "/v1/events/trigger":
@@ -128,6 +131,7 @@ class NovuStandIn:
         return triggers
 
     def transaction_counts(self) -> Counter:
+        """How often each transactionId was sent, accepted or not."""
         return Counter(trigger["transactionId"] for trigger in self.triggered())
 
     # -- serving -----------------------------------------------------------------------------
@@ -205,6 +209,9 @@ class NovuStandIn:
     def _trigger_slot(self, event: dict) -> dict:
         if self.workflows is not None and event.get("name") not in self.workflows:
             return {"acknowledged": True, "status": "error", "error": ["workflow_not_found"]}
+        if self.trigger_status == "processed":
+            with self._lock:
+                self.accepted[event.get("transactionId")] += 1
         return {"acknowledged": True, "status": self.trigger_status, "transactionId": event.get("transactionId")}
 
     def _trigger(self, event: dict):

@@ -1,0 +1,165 @@
+"""Delivery of Segment-sized batches: bulk triggers, per-subscriber order, the deadline, Novu's 429,
+the configuration rate, and the ledger that makes resends cheap. Over real HTTP, asserting the exact
+Novu calls and the status Segment gets (timings are the benchmark's business, not these tests')."""
+
+from __future__ import annotations
+
+from segment_novu.delivery import BULK_SIZE, split_triggers, stages
+from segment_novu.operations import delete_subscriber, trigger, upsert_subscriber
+from tests.factories import delete, identify, track, tracks
+from tests.novu_standin import Scripted, error_body
+
+BULK = "/v1/events/trigger/bulk"
+SINGLE = "/v1/events/trigger"
+
+
+def _trigger_op(index, subscriber):
+    return trigger(index, workflow="w", to={"subscriberId": subscriber}, payload={}, transaction_id=f"t{index}",
+                   subscriber_id=subscriber, by_default_rule=True)
+
+
+def test_stages_keep_each_subscribers_order_and_let_others_run_alongside():
+    operations = [
+        upsert_subscriber(0, subscriber={"subscriberId": "a"}, key="u0"),
+        _trigger_op(1, "a"),
+        _trigger_op(2, "b"),
+        delete_subscriber(3, subscriber_id="b", key="d3"),
+        _trigger_op(4, "c"),
+    ]
+    assert stages(operations) == [[0, 2, 4], [1, 3]]
+
+
+def test_split_sends_full_bulks_and_a_small_remainder_singly():
+    positions = list(range(250))
+    chunks, singles = split_triggers(positions, max_concurrency=32)
+    assert [len(chunk) for chunk in chunks] == [100, 100]
+    assert singles == list(range(200, 250))
+
+
+def test_split_sends_a_large_remainder_as_one_more_bulk():
+    chunks, singles = split_triggers(list(range(250)), max_concurrency=16)
+    assert [len(chunk) for chunk in chunks] == [100, 100, 50]
+    assert singles == []
+
+
+def test_a_thousand_events_go_in_ten_bulk_calls_each_delivered_once(serve_function, novu):
+    function = serve_function()
+    batch = tracks(1000)
+    response = function.post(batch)
+    assert response.status_code == 200, response.text
+    bulk_calls = novu.calls("POST", BULK)
+    assert [len(call.body["events"]) for call in bulk_calls] == [BULK_SIZE] * 10
+    assert novu.calls("POST", SINGLE) == []
+    counts = novu.transaction_counts()
+    assert len(counts) == 1000 and set(counts.values()) == {1}
+    assert {entry["outcome"] for entry in response.json()["events"]} == {"delivered"}
+
+
+def test_a_bulk_slot_error_is_that_events_failure_and_is_retried_singly(serve_function, novu):
+    function = serve_function()
+    novu.workflows = {"order-completed"}
+    batch = tracks(BULK_SIZE)
+    for event in batch[:3]:
+        event["event"] = "Nobody Listens"
+    response = function.post(batch)
+    assert response.status_code == 200, response.text
+    singles = novu.calls("POST", SINGLE)
+    assert [call.body["name"] for call in singles] == ["nobody-listens"] * 3
+    outcomes = [entry["outcome"] for entry in response.json()["events"]]
+    assert outcomes == ["skipped"] * 3 + ["delivered"] * (BULK_SIZE - 3)
+
+
+def test_identify_lands_before_that_subscribers_trigger_and_delete_after(serve_function, novu):
+    function = serve_function()
+    batch = [
+        track(0, user="bob"),
+        identify(1, user="ann", email="ann@example.com"),
+        track(2, user="ann"),
+        delete(3, user="bob"),
+    ]
+    response = function.post(batch)
+    assert response.status_code == 200, response.text
+    sequence = [(call.method, call.path, (call.body or {}).get("to", {}).get("subscriberId")) for call in novu.calls()]
+    assert sequence.index(("POST", "/v2/subscribers", None)) < sequence.index(("POST", SINGLE, "ann"))
+    assert sequence.index(("POST", SINGLE, "bob")) < sequence.index(("DELETE", "/v2/subscribers/bob", None))
+
+
+def test_a_subscriber_whose_identify_must_be_retried_gets_no_trigger_yet(serve_function, novu):
+    function = serve_function()
+    novu.script("POST", "/v2/subscribers", Scripted(503, error_body(503, "down")))
+    batch = [identify(0, user="ann", email="ann@example.com"), track(1, user="ann"), track(2, user="bob")]
+    response = function.post(batch)
+    assert response.status_code == 503
+    assert [call.body["to"]["subscriberId"] for call in novu.calls("POST", SINGLE)] == ["bob"]
+    outcomes = [entry["outcome"] for entry in response.json()["events"]]
+    assert outcomes == ["retry", "retry", "delivered"]
+
+    resent = function.post(batch)
+    assert resent.status_code == 200
+    assert novu.transaction_counts() == {batch_id: 1 for batch_id in novu.transaction_counts()}
+    assert [call.body["to"]["subscriberId"] for call in novu.calls("POST", SINGLE)] == ["bob", "ann"]
+
+
+def test_novu_429_stops_every_call_not_started_and_answers_its_retry_after(serve_function, novu):
+    function = serve_function(MAX_CONCURRENCY="1")
+    answers = iter([None, Scripted(429, error_body(429, "slow down"), {"Retry-After": "7"})])
+    novu.respond_with(lambda request: next(answers, None) if request.path == BULK else None)
+    response = function.post(tracks(400))
+    assert response.status_code == 429
+    assert response.headers["Retry-After"] == "7"
+    assert len(novu.calls("POST", BULK)) == 2
+    outcomes = [entry["outcome"] for entry in response.json()["events"]]
+    assert outcomes == ["delivered"] * 100 + ["rate-limited"] * 300
+
+
+def test_resends_after_429_skip_what_novu_acknowledged_and_finish(serve_function, novu):
+    """The livelock: a batch that hits 429 halfway on every resend never gets past the same point,
+    unless what was acknowledged is skipped. Novu here lets one bulk call through per request."""
+    function = serve_function(MAX_CONCURRENCY="1")
+    budget = {"left": 1}
+
+    def one_bulk_per_request(request):
+        if request.path != BULK:
+            return None
+        if budget["left"] == 0:
+            return Scripted(429, error_body(429, "slow down"), {"Retry-After": "1"})
+        budget["left"] -= 1
+        return None
+
+    novu.respond_with(one_bulk_per_request)
+    batch = tracks(300)
+    statuses = []
+    for _ in range(3):
+        budget["left"] = 1
+        statuses.append(function.post(batch).status_code)
+    assert statuses == [429, 429, 200]
+    assert len(novu.calls("POST", BULK)) == 5  # three accepted, two refused: nothing accepted is sent again
+    assert len(novu.accepted) == 300 and set(novu.accepted.values()) == {1}
+
+
+def test_the_deadline_stops_new_calls_and_answers_retryable(serve_function, novu):
+    function = serve_function(MAX_CONCURRENCY="1", DEADLINE_SECONDS="1", NOVU_TIMEOUT_SECONDS="0.5")
+    novu.latency = 0.4
+    batch = tracks(500)
+    response = function.post(batch)
+    assert response.status_code == 503
+    reasons = {entry["reason"] for entry in response.json()["events"]}
+    assert "not sent: the deadline for answering Segment was reached" in reasons
+    sent = len(novu.calls("POST", BULK))
+    assert 1 <= sent < 5
+
+    novu.latency = 0
+    assert function.post(batch).status_code == 200
+    counts = novu.transaction_counts()
+    assert len(counts) == 500 and set(counts.values()) == {1}
+
+
+def test_subscriber_changes_are_paced_to_novus_configuration_rate(serve_function, novu):
+    function = serve_function(NOVU_CONFIG_RATE_PER_SECOND="4", DEADLINE_SECONDS="0.8")
+    batch = [identify(index, user=f"user-{index}", email=f"u{index}@example.com") for index in range(12)]
+    response = function.post(batch)
+    assert response.status_code == 503
+    upserts = len(novu.calls("POST", "/v2/subscribers"))
+    assert 4 <= upserts < 12
+    outcomes = [entry["outcome"] for entry in response.json()["events"]]
+    assert outcomes.count("delivered") == upserts
