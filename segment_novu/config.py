@@ -5,6 +5,7 @@ The README's configuration table documents each of these; keep the two in step.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,6 +63,9 @@ def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise ConfigError(f"{name} must be true or false, not {value!r}")
 
 
+_KIND_NAMES = {int: "a whole number", float: "a number"}
+
+
 def _number(env, name, default, kind, minimum, maximum=None):
     value = _text(env, name)
     if value is None:
@@ -69,8 +73,8 @@ def _number(env, name, default, kind, minimum, maximum=None):
     try:
         number = kind(value)
     except ValueError:
-        raise ConfigError(f"{name} must be a {kind.__name__}, not {value!r}") from None
-    if number < minimum or (maximum is not None and number > maximum):
+        raise ConfigError(f"{name} must be {_KIND_NAMES[kind]}, not {value!r}") from None
+    if not math.isfinite(number) or number < minimum or (maximum is not None and number > maximum):
         bounds = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
         raise ConfigError(f"{name} must be {bounds}, not {value}")
     return number

@@ -90,9 +90,10 @@ def parse(item: Any, index: int) -> Event:
     event_type = item.get("type")
     if event_type is None:
         raise InvalidEvent("missing type")
-    if not isinstance(event_type, str) or event_type.strip().lower() not in TYPES:
-        shown = event_type if isinstance(event_type, str) else type(event_type).__name__
-        raise InvalidEvent(f"unknown type {str(shown)[:50]!r}: expected one of {', '.join(TYPES)}")
+    if not isinstance(event_type, str):
+        raise InvalidEvent(f"type must be a string, got {type(event_type).__name__}")
+    if event_type.strip().lower() not in TYPES:
+        raise InvalidEvent(f"unknown type {event_type[:50]!r}: expected one of {', '.join(TYPES)}")
     event_type = event_type.strip().lower()
 
     body = dict(item)
@@ -128,7 +129,9 @@ def parse(item: Any, index: int) -> Event:
     if event_type == "alias" and _identifier(item, "previousId") is None:
         raise InvalidEvent("alias without previousId")
     traits = body["context"].get("traits")
-    if traits is not None and not isinstance(traits, dict):
+    if traits == []:
+        body["context"] = {**body["context"], "traits": {}}
+    elif traits is not None and not isinstance(traits, dict):
         raise InvalidEvent(f"context.traits must be an object, got {type(traits).__name__}")
 
     return Event(

@@ -35,3 +35,32 @@ def serve_function(novu):
     yield start
     while stack:
         stack.pop().__exit__(None, None, None)
+
+
+@pytest.fixture
+def unused_port():
+    """A loopback port with nothing listening: connections to it are refused."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def redis_service():
+    """One real redis-server for the session (the ledger shared by function instances)."""
+    from tests.redis_server import RedisServer
+
+    with RedisServer() as server:
+        yield server
+
+
+@pytest.fixture
+def redis_url(redis_service):
+    import redis
+
+    client = redis.Redis.from_url(redis_service.url)
+    client.flushall()
+    client.close()
+    return redis_service.url

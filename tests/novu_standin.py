@@ -44,6 +44,11 @@ def error_body(status: int, message: str, error: str | None = None) -> dict:
     return body
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 512  # listen() backlog: bursts of connections must not wait for a SYN retry
+
+
 class NovuStandIn:
     def __init__(self, *, latency: float = 0.0, workflows: set[str] | None = None, record: bool = True):
         self.latency = latency
@@ -70,9 +75,7 @@ class NovuStandIn:
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.server.request_queue_size = 256
+        self.server = _Server(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 

@@ -1,0 +1,154 @@
+import pytest
+
+from segment_novu import answer, outcomes
+from segment_novu.answer import EventReport
+from segment_novu.outcomes import (
+    DELIVERED,
+    DUPLICATE,
+    MISCONFIGURED,
+    RATE_LIMITED,
+    REJECTED,
+    RETRY,
+    SKIPPED,
+    Result,
+)
+
+
+def entry(outcome: str, reason: str = "", retry_after: float | None = None) -> tuple:
+    return (outcome, reason or outcome, retry_after)
+
+
+def reports(*entries: tuple) -> list[EventReport]:
+    return [
+        EventReport(index, f"m-{index}", "track", outcome, reason, retry_after=retry_after)
+        for index, (outcome, reason, retry_after) in enumerate(entries)
+    ]
+
+
+# decide: the status contract
+
+
+@pytest.mark.parametrize(
+    "entries, is_batch, status, message, headers",
+    [
+        # every event done or deliberately skipped → 200
+        ([entry(DELIVERED)], False, 200, "1 delivered", {}),
+        ([entry(SKIPPED)], False, 200, "1 skipped", {}),
+        ([entry(DUPLICATE)], False, 200, "1 duplicate", {}),
+        ([entry(DELIVERED), entry(SKIPPED), entry(DELIVERED), entry(DUPLICATE)], True, 200,
+         "2 delivered, 1 duplicate, 1 skipped", {}),
+        # Novu rate limit → 429 + Retry-After (the largest wait, rounded up; at least 1 s)
+        ([entry(RATE_LIMITED, retry_after=2.5)], False, 429,
+         "Novu rate limit reached; retry after 3 s (1 rate-limited)", {"Retry-After": "3"}),
+        ([entry(DELIVERED), entry(RATE_LIMITED, retry_after=2.5), entry(RATE_LIMITED, retry_after=7.1)], True, 429,
+         "Novu rate limit reached; retry after 8 s (1 delivered, 2 rate-limited)", {"Retry-After": "8"}),
+        ([entry(RATE_LIMITED)], False, 429,
+         "Novu rate limit reached; retry after 1 s (1 rate-limited)", {"Retry-After": "1"}),
+        ([entry(RATE_LIMITED, retry_after=0)], False, 429,
+         "Novu rate limit reached; retry after 1 s (1 rate-limited)", {"Retry-After": "1"}),
+        ([entry(RATE_LIMITED, retry_after=0.2)], False, 429,
+         "Novu rate limit reached; retry after 1 s (1 rate-limited)", {"Retry-After": "1"}),
+        ([entry(REJECTED), entry(RETRY), entry(MISCONFIGURED), entry(RATE_LIMITED, retry_after=4)], True, 429,
+         "Novu rate limit reached; retry after 4 s (1 misconfigured, 1 rate-limited, 1 rejected, 1 retry)",
+         {"Retry-After": "4"}),
+        # Novu key refused, plan limit, no key → 500 with the reason
+        ([entry(MISCONFIGURED, "Novu refused the API key (401)")], False, 500, "Novu refused the API key (401)", {}),
+        ([entry(DELIVERED), entry(RETRY, "timeout"), entry(MISCONFIGURED, "no Novu API key configured"),
+          entry(MISCONFIGURED, "plan limit")], True, 500, "no Novu API key configured", {}),
+        # Novu down, slow, unreachable → 503
+        ([entry(RETRY, "Novu answered 502")], False, 503, "retry later: Novu answered 502 (1 retry)", {}),
+        ([entry(DELIVERED), entry(REJECTED), entry(RETRY, "deadline reached"), entry(RETRY, "later")], True, 503,
+         "retry later: deadline reached (1 delivered, 1 rejected, 2 retry)", {}),
+        # refused events
+        ([entry(REJECTED, "track without event")], False, 400, "track without event", {}),
+        ([entry(DELIVERED), entry(REJECTED, "missing type"), entry(SKIPPED)], True, 200,
+         "1 delivered, 1 rejected, 1 skipped", {}),
+        ([entry(REJECTED, "missing type"), entry(REJECTED, "unknown type")], True, 400,
+         "no event in the batch could be accepted; first: missing type", {}),
+        ([entry(REJECTED, "missing type")], True, 400,
+         "no event in the batch could be accepted; first: missing type", {}),
+    ],
+)
+def test_decide(entries, is_batch, status, message, headers):
+    given = reports(*entries)
+    decided = answer.decide(given, is_batch=is_batch)
+    assert (decided.status, decided.body["message"], decided.headers) == (status, message, headers)
+    assert decided.body["events"] == [report.as_json() for report in given]
+    assert set(decided.body) == {"message", "events"}
+
+
+def test_decide_adds_extra_keys():
+    decided = answer.decide(reports(entry(DELIVERED)), is_batch=False, extra={"dryRun": True, "requests": []})
+    assert decided.body == {
+        "events": [{"index": 0, "messageId": "m-0", "type": "track", "outcome": "delivered", "reason": "delivered"}],
+        "dryRun": True,
+        "requests": [],
+        "message": "1 delivered",
+    }
+
+
+def test_error_answer():
+    assert answer.error(415, "unsupported") == answer.Answer(415, {"message": "unsupported"}, {})
+    assert answer.error(429, "slow", {"Retry-After": "2"}).headers == {"Retry-After": "2"}
+
+
+@pytest.mark.parametrize(
+    "report, expected",
+    [
+        (
+            EventReport(0, None, None, REJECTED, "missing type"),
+            {"index": 0, "messageId": None, "type": None, "outcome": "rejected", "reason": "missing type"},
+        ),
+        (
+            EventReport(2, "m", "track", DELIVERED, "201", workflows=("a", "b"), novu_status=201, retry_after=3),
+            {"index": 2, "messageId": "m", "type": "track", "outcome": "delivered", "reason": "201",
+             "workflows": ["a", "b"], "novuStatus": 201},
+        ),
+    ],
+)
+def test_event_report_as_json(report, expected):
+    assert report.as_json() == expected
+
+
+# report: one event from its operations' results
+
+
+@pytest.mark.parametrize(
+    "results, outcome, reason, novu_status, retry_after",
+    [
+        ([("a", Result(DELIVERED, "triggered", 201))], DELIVERED, "triggered", 201, None),
+        ([("a", Result(SKIPPED, "inactive", 201)), ("b", Result(DUPLICATE, "seen"))], DUPLICATE, "seen", None, None),
+        ([("a", Result(DUPLICATE, "seen")), ("b", Result(DELIVERED, "triggered", 201))],
+         DELIVERED, "triggered", 201, None),
+        ([("a", Result(DELIVERED, "triggered", 201)), ("b", Result(REJECTED, "workflow_not_found", 422))],
+         REJECTED, "workflow_not_found", 422, None),
+        ([("a", Result(REJECTED, "422", 422)), ("b", Result(RETRY, "timeout"))], RETRY, "timeout", None, None),
+        ([("a", Result(RETRY, "503", 503, 2.0)), ("b", Result(MISCONFIGURED, "bad key", 401))],
+         MISCONFIGURED, "bad key", 401, 2.0),
+        ([("a", Result(MISCONFIGURED, "bad key", 401)), ("b", Result(RATE_LIMITED, "slow down", 429, 3.0)),
+          ("c", Result(RATE_LIMITED, "again", 429, 5.0))], RATE_LIMITED, "slow down", 429, 5.0),
+        ([("a", Result(RATE_LIMITED, "slow down", 429, 0))], RATE_LIMITED, "slow down", 429, None),
+    ],
+)
+def test_report_takes_the_most_urgent_outcome(results, outcome, reason, novu_status, retry_after):
+    report = answer.report(4, "m-4", "track", results)
+    assert report == EventReport(
+        index=4,
+        message_id="m-4",
+        type="track",
+        outcome=outcome,
+        reason=reason,
+        workflows=tuple(workflow for workflow, _ in results),
+        novu_status=novu_status,
+        retry_after=retry_after,
+    )
+
+
+def test_report_leaves_out_operations_without_a_workflow():
+    report = answer.report(0, None, "identify", [(None, Result(DELIVERED, "upserted", 201))])
+    assert (report.outcome, report.workflows, report.novu_status) == (DELIVERED, (), 201)
+
+
+def test_urgency_order():
+    assert outcomes.URGENCY == (RATE_LIMITED, MISCONFIGURED, RETRY, REJECTED, DELIVERED, DUPLICATE, SKIPPED)
+    assert outcomes.most_urgent([SKIPPED, DELIVERED, DUPLICATE]) == DELIVERED
