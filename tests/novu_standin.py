@@ -8,6 +8,7 @@ Answers follow Novu's real API: success bodies wrapped in ``{"data": ...}``, 201
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 import time
@@ -15,6 +16,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable
+from urllib.parse import unquote
 
 
 @dataclass
@@ -35,6 +37,53 @@ class Scripted:
     delay: float = 0.0
     drop: bool = False
     raw: bytes | None = None
+
+
+_NOW = "2026-11-28T00:00:00.000Z"
+
+
+def _subscriber(fields: dict) -> dict:
+    """A SubscriberResponseDto, as Novu answers subscriber calls."""
+    return {
+        "_id": "sub-" + str(fields.get("subscriberId")),
+        **fields,
+        "_organizationId": "org-1",
+        "_environmentId": "env-1",
+        "deleted": False,
+        "createdAt": _NOW,
+        "updatedAt": _NOW,
+    }
+
+
+def _topic(key, name=None) -> dict:
+    topic = {"_id": f"topic-{key}", "key": key, "createdAt": _NOW, "updatedAt": _NOW}
+    return {**topic, "name": name} if name else topic
+
+
+def _subscription(topic: dict, subscriber_id) -> dict:
+    return {
+        "_id": f"subscription-{topic['key']}-{subscriber_id}",
+        "identifier": f"tk={topic['key']}:si={subscriber_id}",
+        "topic": {"_id": topic["_id"], "key": topic["key"]},
+        "subscriber": {"_id": f"sub-{subscriber_id}", "subscriberId": subscriber_id},
+        "createdAt": _NOW,
+        "updatedAt": _NOW,
+    }
+
+
+def _workflow(identifier: str) -> dict:
+    return {
+        "_id": f"wf-{identifier}",
+        "workflowId": identifier,
+        "slug": f"{identifier}_wf",
+        "name": identifier,
+        "status": "ACTIVE",
+        "origin": "novu-cloud",
+        "createdAt": _NOW,
+        "updatedAt": _NOW,
+        "stepTypeOverviews": ["email"],
+        "steps": [{"slug": "email-step", "type": "email"}],
+    }
 
 
 def error_body(status: int, message: str, error: str | None = None) -> dict:
@@ -61,6 +110,7 @@ class NovuStandIn:
         self._scripts: list[tuple[str, str, list[Scripted]]] = []
         self._responder: Callable[[Recorded], Scripted | None] | None = None
         self._lock = threading.Lock()
+        self._generated_ids = itertools.count(1)
         self.count = 0
         standin = self
 
@@ -191,23 +241,35 @@ class NovuStandIn:
             return scripted.status, scripted.body if scripted.body is not None else {}, scripted.headers
         if not request.headers.get("Authorization", "").startswith("ApiKey "):
             return 401, error_body(401, "API Key not found", "Unauthorized"), {}
-        path = request.path
-        if request.method == "POST" and path == "/v1/events/trigger":
-            return self._trigger(request.body)
-        if request.method == "POST" and path == "/v1/events/trigger/bulk":
-            slots = [self._trigger_slot(event) for event in request.body.get("events", [])]
-            return 201, {"data": slots}, {}
-        if request.method == "POST" and path == "/v2/subscribers":
-            return 201, {"data": {"_id": "s1", **(request.body or {})}}, {}
-        if request.method in ("PATCH", "PUT", "POST") and path.startswith(("/v2/", "/v1/subscribers/")):
-            return 200, {"data": {"acknowledged": True}}, {}
-        if request.method == "DELETE" and path.startswith("/v2/subscribers/"):
-            return 200, {"data": {"acknowledged": True, "status": "deleted"}}, {}
-        if request.method == "GET" and path == "/v2/workflows":
-            workflows = sorted(self.workflows or [])
-            data = [{"workflowId": w, "name": w, "active": True} for w in workflows]
-            return 200, {"data": {"workflows": data, "totalCount": len(data)}}, {}
-        return 404, error_body(404, f"Cannot {request.method} {path}", "Not Found"), {}
+        method, path, body = request.method, request.path, request.body or {}
+        parts = path.strip("/").split("/")
+        if method == "POST" and path == "/v1/events/trigger":
+            return self._trigger(body)
+        if method == "POST" and path == "/v1/events/trigger/bulk":
+            return 201, {"data": [self._trigger_slot(event) for event in body.get("events", [])]}, {}
+        if method == "POST" and path == "/v2/subscribers":
+            return 201, {"data": _subscriber(body)}, {}
+        if parts[:2] == ["v2", "subscribers"] and len(parts) == 3:
+            subscriber_id = unquote(parts[2])
+            if method == "PATCH":
+                return 200, {"data": _subscriber({**body, "subscriberId": subscriber_id})}, {}
+            if method == "DELETE":
+                return 200, {"data": {"acknowledged": True, "status": "deleted"}}, {}
+        if parts[:2] == ["v1", "subscribers"] and parts[3:] == ["credentials"] and method in ("PUT", "PATCH"):
+            return 200, {"data": _subscriber({"subscriberId": unquote(parts[2])})}, {}
+        if method == "POST" and path == "/v2/topics":
+            return 200, {"data": _topic(body.get("key"), body.get("name"))}, {}
+        if parts[:2] == ["v2", "topics"] and parts[3:] == ["subscriptions"] and method in ("POST", "DELETE"):
+            topic = _topic(unquote(parts[2]))
+            subscribers = [item if isinstance(item, str) else item.get("subscriberId")
+                           for item in body.get("subscriptions", [])]
+            data = [_subscription(topic, subscriber) for subscriber in subscribers]
+            meta = {"totalCount": len(data), "successful": len(data), "failed": 0}
+            return (201 if method == "POST" else 200), {"data": {"data": data, "meta": meta}}, {}
+        if method == "GET" and path == "/v2/workflows":
+            workflows = [_workflow(identifier) for identifier in sorted(self.workflows or [])]
+            return 200, {"data": {"workflows": workflows, "totalCount": len(workflows)}}, {}
+        return 404, error_body(404, f"Cannot {method} {path}", "Not Found"), {}
 
     def _trigger_slot(self, event: dict) -> dict:
         if self.workflows is not None and event.get("name") not in self.workflows:
@@ -215,7 +277,8 @@ class NovuStandIn:
         if self.trigger_status == "processed":
             with self._lock:
                 self.accepted[event.get("transactionId")] += 1
-        return {"acknowledged": True, "status": self.trigger_status, "transactionId": event.get("transactionId")}
+        transaction_id = event.get("transactionId") or f"txn-{next(self._generated_ids)}"
+        return {"acknowledged": True, "status": self.trigger_status, "transactionId": transaction_id}
 
     def _trigger(self, event: dict):
         if self.workflows is not None and event.get("name") not in self.workflows:
