@@ -14,11 +14,13 @@
 
 from __future__ import annotations
 
+import contextvars
 import threading
 import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 
 from segment_novu import outcomes
 from segment_novu.ledger import Ledger
@@ -149,7 +151,7 @@ class Courier:
             subscriber = operations[position].subscriber_id
             if subscriber in blocked:
                 run.settle(position, Result(outcomes.RETRY, "not sent: an earlier operation for this subscriber "
-                                                        "must be retried first"))
+                                                            "must be retried first"))
             else:
                 runnable.append(position)
         triggers = [position for position in runnable if operations[position].is_trigger]
@@ -158,14 +160,19 @@ class Courier:
             if not operations[position].is_trigger:
                 changes[operations[position].subscriber_id or f"#{position}"].append(position)
         chunks, singles = split_triggers(triggers, self.max_concurrency)
-        tasks = [lambda chunk=chunk: self._bulk(run, operations, chunk) for chunk in chunks]
-        tasks += [lambda position=position: self._single(run, operations, position) for position in singles]
-        tasks += [lambda sequence=sequence: self._sequence(run, operations, sequence) for sequence in changes.values()]
-        if len(tasks) == 1:
-            tasks[0]()
-            return
-        for future in [self.pool.submit(task) for task in tasks]:
-            future.result()
+        tasks = [partial(self._bulk, run, operations, chunk) for chunk in chunks]
+        tasks += [partial(self._single, run, operations, position) for position in singles]
+        tasks += [partial(self._sequence, run, operations, sequence) for sequence in changes.values()]
+        failed_slots = [position for retry in self._run_all(tasks) for position in retry or ()]
+        self._run_all([partial(self._single, run, operations, position) for position in failed_slots])
+
+    def _run_all(self, tasks: list) -> list:
+        """Runs the tasks, on the pool when there are several; each in a copy of the request's context
+        so what it logs carries the request's trace."""
+        if len(tasks) <= 1:
+            return [task() for task in tasks]
+        futures = [self.pool.submit(contextvars.copy_context().run, task) for task in tasks]
+        return [future.result() for future in futures]
 
     def _single(self, run: _Run, operations, position: int, *, paced: bool = False) -> None:
         refusal = run.refusal()
@@ -177,12 +184,13 @@ class Courier:
         for position in sequence:
             self._single(run, operations, position, paced=True)
 
-    def _bulk(self, run: _Run, operations, chunk: list[int]) -> None:
+    def _bulk(self, run: _Run, operations, chunk: list[int]) -> list[int]:
+        """One bulk call; returns the positions whose slot failed, to be retried as single triggers."""
         refusal = run.refusal()
         if refusal is not None:
             for position in chunk:
                 run.settle(position, refusal)
-            return
+            return []
         results = run.client.trigger_bulk([operations[position] for position in chunk], run.deadline)
         failed_slots = []
         for position, result in zip(chunk, results):
@@ -190,5 +198,4 @@ class Courier:
                 failed_slots.append(position)
             else:
                 run.settle(position, result)
-        for position in failed_slots:
-            self._single(run, operations, position)
+        return failed_slots

@@ -56,7 +56,7 @@ def test_a_thousand_events_go_in_ten_bulk_calls_each_delivered_once(serve_functi
 
 
 def test_a_bulk_slot_error_is_that_events_failure_and_is_retried_singly(serve_function, novu):
-    function = serve_function()
+    function = serve_function(WORKFLOW_DISCOVERY="false")
     novu.workflows = {"order-completed"}
     batch = tracks(BULK_SIZE)
     for event in batch[:3]:
