@@ -11,14 +11,11 @@ import json
 import math
 import re
 from dataclasses import dataclass
-from itertools import accumulate
 from typing import Any
 
 ACCEPTED_CONTENT_TYPES = ("application/json", "text/plain", "")
 
-_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
-_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
-_BRACKET_STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 class Rejected(Exception):
@@ -47,12 +44,19 @@ def check_content_type(content_type: str | None) -> None:
     raise Rejected(415, f"unsupported Content-Type {media_type!r}: send application/json")
 
 
-def json_depth(body: bytes) -> int:
-    """Deepest nesting of arrays and objects, counted without parsing (strings skipped)."""
-    brackets = _STRING.sub(b"", body).translate(None, _NOT_BRACKETS)
-    if not brackets:
-        return 0
-    return max(accumulate(map(_BRACKET_STEP.__getitem__, brackets)))
+def json_depth(document: Any, limit: int) -> int:
+    """Nesting of arrays and objects, level by level; stops counting once past ``limit``."""
+    depth = 0
+    level = [document] if isinstance(document, (dict, list)) else []
+    while level and depth <= limit:
+        depth += 1
+        level = [
+            child
+            for container in level
+            for child in (container.values() if isinstance(container, dict) else container)
+            if isinstance(child, (dict, list))
+        ]
+    return depth
 
 
 def _reject_constant(name: str):
@@ -66,21 +70,36 @@ def _finite_float(text: str) -> float:
     return number
 
 
+def _check_surrogates(body: bytes, document: Any) -> None:
+    """JSON may escape half of a UTF-16 pair; such a string can be neither logged nor sent to Novu."""
+    if not _SURROGATE_ESCAPE.search(body):
+        return
+    try:
+        json.dumps(document, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise Rejected(400, "body holds a lone UTF-16 surrogate escape (\\ud800 to \\udfff)") from None
+
+
 def parse_json(body: bytes, max_depth: int) -> Any:
+    """Parsed first (the C parser is fast), depth checked after: a scan of the raw bytes for nesting
+    costs more than the parse and, done with a regex, can be made quadratic by unterminated strings."""
     if not body.strip():
         raise Rejected(400, "empty body: expected a Segment event, an array of events or a batch")
-    if json_depth(body) > max_depth:
-        raise Rejected(400, f"JSON nested deeper than {max_depth} levels")
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as error:
         raise Rejected(400, f"body is not UTF-8 (byte {error.start})") from None
+    too_deep = Rejected(400, f"JSON nested deeper than {max_depth} levels")
     try:
-        return json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+        document = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
     except RecursionError:
-        raise Rejected(400, f"JSON nested deeper than {max_depth} levels") from None
+        raise too_deep from None
     except ValueError as error:
         raise Rejected(400, f"body is not valid JSON: {str(error)[:200]}") from None
+    if json_depth(document, max_depth) > max_depth:
+        raise too_deep
+    _check_surrogates(body, document)
+    return document
 
 
 def _merge_envelope(envelope: dict) -> list[Any]:

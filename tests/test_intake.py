@@ -52,23 +52,32 @@ def test_refused_content_types(content_type, media_type):
 
 
 @pytest.mark.parametrize(
-    "body, depth",
+    "document, depth",
     [
-        (b"", 0),
-        (b"42", 0),
-        (b'"text"', 0),
-        (b"{}", 1),
-        (b"[]", 1),
-        (b'{"a": [1, {"b": []}]}', 4),
-        (b"[[], [], []]", 2),
-        (b'{"a": "[[[[{{{{"}', 1),
-        (b'{"a": "]]]]}}}}", "b": [[1]]}', 3),
-        (b'["\\"[[[", [1]]', 2),
-        (b'{"a": "\\\\", "b": "[[["}', 1),
+        (42, 0),
+        ("text", 0),
+        ({}, 1),
+        ([], 1),
+        ({"a": [1, {"b": []}]}, 4),
+        ([[], [], []], 2),
+        ({"a": "[[[[{{{{"}, 1),
+        ({"a": "]]]]}}}}", "b": [[1]]}, 3),
     ],
 )
-def test_json_depth(body, depth):
-    assert intake.json_depth(body) == depth
+def test_json_depth(document, depth):
+    assert intake.json_depth(document, limit=64) == depth
+
+
+def test_json_depth_stops_counting_past_the_limit():
+    deep = []
+    for _ in range(500):
+        deep = [deep]
+    assert intake.json_depth(deep, limit=10) == 11
+
+
+def test_lone_surrogate_escapes_are_refused_and_pairs_accepted():
+    assert rejection(intake.parse_json, b'{"a": "\\ud800"}', 64).status == 400
+    assert intake.parse_json(b'{"a": "\\ud83d\\ude00"}', 64) == {"a": "\U0001F600"}
 
 
 # parse_json
@@ -126,9 +135,9 @@ def test_nesting_over_the_limit_names_the_limit(max_depth):
     assert (error.status, error.message) == (400, f"JSON nested deeper than {max_depth} levels")
 
 
-def test_nesting_checked_before_decoding_invalid_utf8():
+def test_invalid_utf8_is_reported_before_nesting():
     error = rejection(intake.parse_json, nested(10) + b"\xff", 4)
-    assert error.message == "JSON nested deeper than 4 levels"
+    assert error.message.startswith("body is not UTF-8")
 
 
 def test_recursion_error_becomes_a_depth_rejection():
