@@ -8,6 +8,7 @@ instead of crashing the instance.
 import json
 import threading
 
+import flask
 import functions_framework
 
 from segment_novu import logs
@@ -35,8 +36,15 @@ def _read_body(request, limit: int) -> bytes | None:
     return None if len(body) > limit else body
 
 
-def _respond(status: int, body: dict, headers: dict | None = None):
-    return json.dumps(body, ensure_ascii=False), status, {"Content-Type": "application/json", **(headers or {})}
+def _respond(status: int, body: dict, headers: dict | None = None, *, leave_body_unread: bool = False):
+    payload = json.dumps(body, ensure_ascii=False)
+    headers = {"Content-Type": "application/json", **(headers or {})}
+    if leave_body_unread:
+        # functions-framework reads what is left of the request after answering, unless the answer is
+        # streamed: a body over the limit must not be read, one shorter than announced not waited for.
+        data = payload.encode("utf-8")
+        return flask.Response(iter([data]), status, {**headers, "Content-Length": str(len(data))})
+    return payload, status, headers
 
 
 @functions_framework.http
@@ -49,14 +57,10 @@ def handler(request):
             logs.error("configuration error", error=str(error))
             return _respond(500, {"message": f"configuration error: {error}"})
         logs.bind_trace(logs.trace_from_headers(request.headers, bridge.settings.google_cloud_project))
-        result = bridge.handle(
-            Request(
-                method=request.method,
-                headers=request.headers,
-                body=_read_body(request, bridge.settings.max_body_bytes),
-                content_length=request.content_length,
-            )
-        )
-        return _respond(result.status, result.body, result.headers)
+        body = _read_body(request, bridge.settings.max_body_bytes)
+        if body is not None and request.content_length is not None and len(body) < request.content_length:
+            return _respond(400, {"message": "body shorter than its Content-Length"}, leave_body_unread=True)
+        result = bridge.handle(Request(method=request.method, headers=request.headers, body=body))
+        return _respond(result.status, result.body, result.headers, leave_body_unread=body is None)
     finally:
         logs.reset_trace(token)

@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from segment_novu import answer, authentication, config, events, intake, logs, mapping, outcomes, rules
 from segment_novu.answer import Answer
 from segment_novu.delivery import Courier
-from segment_novu.ledger import NullLedger, build_ledger
+from segment_novu.ledger import build_ledger
 from segment_novu.novu import NovuClient
 from segment_novu.operations import Operation
 from segment_novu.outcomes import Result
 from segment_novu.secrets import SecretSource, SecretUnavailable
+from segment_novu.workflows import FETCH_SECONDS, WorkflowCatalog
 
 ACCEPTED_METHODS = ("POST", "PUT", "PATCH")
 REDACTED = "ApiKey [redacted]"
@@ -29,7 +30,6 @@ class Request:
     method: str
     headers: object  # case-insensitive, with getlist(): werkzeug's Headers
     body: bytes | None  # None: larger than the limit
-    content_length: int | None = None
 
 
 class DryRunClient:
@@ -60,6 +60,8 @@ class Bridge:
         self.rules = rules.load(settings.mapping_file)
         secret_options = {
             "ttl_seconds": settings.secret_ttl_seconds,
+            # A secret read happens inside a request: it must leave time to answer Segment.
+            "timeout_seconds": min(2.0, settings.deadline_seconds / 2),
             "emulator_host": settings.secret_manager_emulator_host,
         }
         self.novu_key = SecretSource(settings.novu_api_key, **secret_options) if settings.novu_api_key else None
@@ -85,7 +87,12 @@ class Bridge:
             max_concurrency=settings.max_concurrency,
             config_rate_per_second=settings.config_rate_per_second,
         )
+        self.catalog = (
+            WorkflowCatalog(self.client, ttl_seconds=settings.workflow_cache_seconds)
+            if settings.workflow_discovery else None
+        )
         self._announce()
+        self._report_missing_workflows()
 
     @classmethod
     def from_environment(cls) -> "Bridge":
@@ -108,6 +115,18 @@ class Bridge:
             )
         if self.novu_key is None and not settings.dry_run:
             logs.warning("NOVU_API_KEY is not set: events that need a Novu call will be answered 500")
+
+    def _report_missing_workflows(self) -> None:
+        if self.catalog is None or not self.rules.workflows:
+            return
+        known = self.catalog.refresh(time.monotonic() + FETCH_SECONDS)
+        missing = sorted(self.rules.workflows - known) if known is not None else []
+        if missing:
+            logs.error(
+                "the mapping names workflows Novu does not have: their events will be refused (400)",
+                mapping=self.rules.source,
+                workflows=missing,
+            )
 
     def _authenticate(self, request: Request) -> Answer | None:
         try:
@@ -155,9 +174,14 @@ class Bridge:
         )
         return result
 
+    def deliver_events(self, items: list, deadline: float) -> Answer:
+        """Events from a trusted source (a replayed export): the pipeline after authentication and intake."""
+        return self._process(intake.Incoming("array", items), deadline)
+
     def _process(self, incoming: intake.Incoming, deadline: float) -> Answer:
         reports: dict[int, answer.EventReport] = {}
         plans: list[mapping.Plan] = []
+        known_workflows, looked_up = None, False
         for index, item in enumerate(incoming.items):
             try:
                 event = events.parse(item, index)
@@ -166,7 +190,9 @@ class Bridge:
                 message_id = message_id if isinstance(message_id, str) else None
                 reports[index] = answer.EventReport(index, message_id, None, outcomes.REJECTED, error.message)
                 continue
-            plan = mapping.plan(event, self.rules, self.settings.anonymous_events)
+            if self.catalog is not None and not looked_up and mapping.uses_default_rule(event, self.rules):
+                known_workflows, looked_up = self.catalog.known(deadline), True
+            plan = mapping.plan(event, self.rules, self.settings.anonymous_events, known_workflows)
             if plan.skip_reason is not None:
                 reports[index] = answer.EventReport(
                     index, event.message_id, event.type, outcomes.SKIPPED, plan.skip_reason
@@ -179,14 +205,15 @@ class Bridge:
         if operations:
             if self.settings.dry_run:
                 dry_run = DryRunClient(self.settings.novu_api_url)
-                courier = Courier(dry_run, NullLedger(), max_concurrency=1, config_rate_per_second=1e9)
-                results = courier.deliver(operations, deadline)
+                results = self.courier.deliver(operations, deadline, rehearsal_client=dry_run)
                 extra = {"dryRun": True, "requests": dry_run.requests}
             else:
                 results = self.courier.deliver(operations, deadline)
             by_event: dict[int, list[tuple[str | None, Result]]] = {}
             for operation, result in zip(operations, results):
                 by_event.setdefault(operation.event_index, []).append((operation.workflow, result))
+                if self.catalog is not None and _workflow_not_found(operation, result):
+                    self.catalog.invalidate()
             for plan in plans:
                 event = plan.event
                 reports[event.index] = answer.report(event.index, event.message_id, event.type, by_event[event.index])
@@ -195,6 +222,10 @@ class Bridge:
         for entry in ordered:
             _log_event(entry, incoming.is_batch)
         return answer.decide(ordered, is_batch=incoming.is_batch, extra=extra)
+
+
+def _workflow_not_found(operation: Operation, result: Result) -> bool:
+    return operation.by_default_rule and result.outcome == outcomes.SKIPPED and result.novu_status == 422
 
 
 def _log_event(entry: answer.EventReport, in_batch: bool) -> None:

@@ -42,6 +42,8 @@ class Settings:
     ledger_ttl_seconds: float = 86_400.0
     ledger_timeout_seconds: float = 0.2
     anonymous_events: str = "skip"
+    workflow_discovery: bool = False
+    workflow_cache_seconds: float = 60.0
     google_cloud_project: str | None = None
     log_level: str = "INFO"
 
@@ -107,9 +109,12 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
     anonymous = (_text(env, "ANONYMOUS_EVENTS") or "skip").lower()
     if anonymous not in ("skip", "anonymous-id"):
         raise ConfigError(f"ANONYMOUS_EVENTS must be skip or anonymous-id, not {anonymous!r}")
+    novu_api_key = _text(env, "NOVU_API_KEY")
+    # Without a key there is no list to read, whatever the flag says.
+    workflow_discovery = _flag(env, "WORKFLOW_DISCOVERY", True) and novu_api_key is not None
     return Settings(
         novu_api_url=_api_url(env),
-        novu_api_key=_text(env, "NOVU_API_KEY"),
+        novu_api_key=novu_api_key,
         segment_shared_secrets=secrets,
         segment_auth_token=_text(env, "SEGMENT_AUTH_TOKEN"),
         mapping_file=_mapping_file(env),
@@ -131,6 +136,10 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
             env, "LEDGER_TIMEOUT_SECONDS", Settings.ledger_timeout_seconds, float, 0.01, 5
         ),
         anonymous_events=anonymous,
+        workflow_discovery=workflow_discovery,
+        workflow_cache_seconds=_number(
+            env, "WORKFLOW_CACHE_SECONDS", Settings.workflow_cache_seconds, float, 1, 86_400
+        ),
         google_cloud_project=_text(env, "GOOGLE_CLOUD_PROJECT"),
         log_level=(_text(env, "LOG_LEVEL") or "INFO").upper(),
     )

@@ -61,7 +61,7 @@ class Pacer:
 class _Run:
     client: NovuClient
     deadline: float
-    pacer: Pacer
+    pacer: Pacer | None
     results: dict[int, Result] = field(default_factory=dict)
     stopped_by: Result | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -118,9 +118,12 @@ class Courier:
         self.pacer = Pacer(config_rate_per_second)
         self.pool = ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="novu")
 
-    def deliver(self, operations: list[Operation], deadline: float) -> list[Result]:
-        run = _Run(self.client, deadline, self.pacer)
-        known = self.ledger.acknowledged([operation.key for operation in operations])
+    def deliver(self, operations: list[Operation], deadline: float, *, rehearsal_client=None) -> list[Result]:
+        """Carries out the operations. With a ``rehearsal_client`` (the dry run) the same plan runs
+        against it instead of Novu: the ledger and the pacer are neither read nor spent."""
+        rehearsal = rehearsal_client is not None
+        run = _Run(rehearsal_client or self.client, deadline, None if rehearsal else self.pacer)
+        known = set() if rehearsal else self.ledger.acknowledged([operation.key for operation in operations])
         pending = []
         for position, operation in enumerate(operations):
             if operation.key in known:
@@ -141,7 +144,7 @@ class Courier:
             for position in pending
             if run.results[position].outcome == outcomes.DELIVERED
         ]
-        if delivered:
+        if delivered and not rehearsal:
             self.ledger.record(delivered)
         return [run.results[position] for position in range(len(operations))]
 
@@ -176,7 +179,7 @@ class Courier:
 
     def _single(self, run: _Run, operations, position: int, *, paced: bool = False) -> None:
         refusal = run.refusal()
-        if refusal is None and paced and not run.pacer.reserve(run.deadline):
+        if refusal is None and paced and run.pacer is not None and not run.pacer.reserve(run.deadline):
             refusal = Result(outcomes.RETRY, "not sent: Novu's configuration rate leaves no room before the deadline")
         run.settle(position, refusal or run.client.perform(operations[position], run.deadline))
 

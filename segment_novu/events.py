@@ -46,8 +46,10 @@ class Event:
 
     @property
     def name(self) -> str | None:
-        """The track's event name, or the page/screen name."""
-        return self.body.get("event") if self.type == "track" else self.body.get("name")
+        """The track's event name, or the page/screen name (validated as text); None for other types."""
+        if self.type == "track":
+            return self.body["event"]
+        return self.body["name"] if self.type in ("page", "screen") else None
 
     @property
     def label(self) -> dict:

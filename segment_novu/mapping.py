@@ -1,9 +1,14 @@
 """Segment events → planned Novu operations. Pure: no I/O, no clock, same input → same plan.
 
 - ``identify`` → upsert the subscriber (reserved traits as Novu fields, every other trait in ``data``);
-- ``track`` → one workflow trigger per workflow the rules give;
+- ``track`` → one trigger per target the rules give (the default rule: the event name as a slug,
+  skipped when ``known_workflows`` says Novu has no such workflow);
+- ``page``, ``screen`` → triggers only when the mapping names them;
+- ``group`` → upsert the topic, then subscribe the user to it;
 - ``delete`` → delete the subscriber;
-- ``page``, ``screen``, ``group``, ``alias`` → skipped with a reason.
+- ``alias`` → skipped: Novu cannot merge two subscribers;
+- ``context.device.token`` on any event but ``delete`` and ``alias`` → the subscriber's push
+  credentials, planned before that event's triggers.
 """
 
 from __future__ import annotations
@@ -14,18 +19,18 @@ from dataclasses import dataclass
 
 from segment_novu import operations
 from segment_novu.events import Event
-from segment_novu.rules import Rules
+from segment_novu.paths import MISSING
+from segment_novu.rules import SEGMENT_KEY, EventRule, Rules, Target
 
-SEGMENT_KEY = "_segment"
 SUBSCRIBER_FIELDS = ("email", "firstName", "lastName", "phone", "avatar", "locale", "timezone")
+TOPIC_KEY_LENGTH = 100
+TOPIC_NAME_LENGTH = 100
+ALIAS_REASON = "alias events are not mapped: Novu cannot merge subscribers"
 _SNAKE = {"firstName": "first_name", "lastName": "last_name"}
 _NOT_SLUG = re.compile(r"[^a-z0-9]+")
-_NOT_MAPPED_YET = {
-    "page": "page events are not mapped to Novu",
-    "screen": "screen events are not mapped to Novu",
-    "group": "group events are not mapped to Novu",
-    "alias": "alias events are not mapped: Novu cannot merge subscribers",
-}
+# Novu's topic key rule (CreateUpdateTopicRequestDto): letters, digits, '-', '_', ':'; 1 to 100 characters.
+_TOPIC_KEY = re.compile(r"^[A-Za-z0-9_:-]{1,100}$")
+_NOT_TOPIC_KEY = re.compile(r"[^A-Za-z0-9_:-]+")
 
 
 @dataclass(frozen=True)
@@ -40,14 +45,38 @@ def workflow_for(event_name: str) -> str:
     return _NOT_SLUG.sub("-", event_name.lower()).strip("-")
 
 
-def transaction_id(event: Event, workflow: str) -> str:
-    """Deterministic per (event, workflow): a resent event dedups, a fan-out does not."""
-    digest = hashlib.sha256(f"{event.identity}\x1f{workflow}".encode("utf-8")).hexdigest()
-    return "sgmt-" + digest[:40]
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:40]
+
+
+def transaction_id(event: Event, workflow: str, recipient: str | None = None) -> str:
+    """Deterministic per (event, workflow): a resent event dedups, a fan-out does not. ``recipient``
+    tells apart triggers of one workflow sent to someone other than the event's user."""
+    parts = (event.identity, workflow) if recipient is None else (event.identity, workflow, recipient)
+    return "sgmt-" + _digest(*parts)
 
 
 def _operation_key(event: Event, action: str) -> str:
     return action + ":" + hashlib.sha256(event.identity.encode("utf-8")).hexdigest()[:40]
+
+
+def _state_key(action: str, *state: str) -> str:
+    """A key for a change that is the same whichever event asks for it (a device token, a topic
+    membership): the ledger then spares Novu the repeats every event of a mobile app would send."""
+    return action + ":" + _digest(*state)
+
+
+def topic_key(value) -> str | None:
+    """A Novu topic key for a Segment id: kept when Novu accepts it as it is; otherwise its invalid
+    characters become '-' and a hash of the id is appended, so two ids never share a key."""
+    text = _text(value)
+    if text is None:
+        return None
+    if _TOPIC_KEY.match(text):
+        return text
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+    cleaned = _NOT_TOPIC_KEY.sub("-", text).strip("-")[: TOPIC_KEY_LENGTH - len(digest) - 1]
+    return f"{cleaned}-{digest}" if cleaned else f"segment-{digest}"
 
 
 def _text(value) -> str | None:
@@ -92,11 +121,17 @@ def subscriber_id_for(event: Event, anonymous_events: str) -> str | None:
     return None
 
 
+def uses_default_rule(event: Event, rules: Rules) -> bool:
+    """Would this event's workflow come from the default rule (and so depend on Novu's workflow list)?"""
+    return event.type == "track" and rules.default_rule and event.name not in rules.track
+
+
 def _segment_metadata(event: Event) -> dict:
     body = event.body
     metadata = {
         "type": event.type,
         "event": body.get("event"),
+        "name": body.get("name") if event.type in ("page", "screen") else None,
         "messageId": event.message_id,
         "userId": event.user_id,
         "anonymousId": event.anonymous_id,
@@ -105,38 +140,144 @@ def _segment_metadata(event: Event) -> dict:
     return {key: value for key, value in metadata.items() if value is not None}
 
 
-def _plan_track(event: Event, rules: Rules, subscriber_id: str) -> Plan:
+def _label(event: Event) -> str:
+    return f"{'event' if event.type == 'track' else event.type} {event.name!r}"
+
+
+def _rule_for(event: Event, rules: Rules) -> EventRule | None:
+    table = {"track": rules.track, "page": rules.page, "screen": rules.screen}.get(event.type, {})
+    return table.get(event.name) if event.name is not None else None
+
+
+def _payload(event: Event, target: Target) -> dict:
+    mapped = {}
+    for key, source in target.payload.items():
+        value = source.value(event.body)
+        if value is not MISSING:
+            mapped[key] = value
+    base = event.properties if target.payload_mode == "merge" else {}
+    return {**base, **mapped, SEGMENT_KEY: _segment_metadata(event)}
+
+
+def _mapped_recipient_fields(target: Target, event: Event) -> dict:
+    fields = {}
+    for name, source in target.to.items():
+        value = _text(source.value(event.body))
+        if name != "subscriberId" and value is not None:
+            fields[name] = value
+    return fields
+
+
+def _source_text(source) -> str:
+    return str(source.path) if source.path is not None else "its value"
+
+
+def _trigger(event: Event, target: Target, recipient: dict, by_default_rule: bool):
+    """The trigger for one target, or why there is none."""
+    workflow = target.workflow
+    if not all(condition.holds(event.body) for condition in target.when):
+        return f"the conditions for workflow {workflow!r} do not hold"
+    subscriber_id = recipient["subscriberId"]
+    other = None
+    if target.topic is not None:
+        key = topic_key(target.topic.value(event.body))
+        if key is None:
+            return f"no topic for workflow {workflow!r}: {_source_text(target.topic)} is missing"
+        to, other = {"type": "Topic", "topicKey": key}, "topic:" + key
+    elif "subscriberId" in target.to:
+        chosen = _text(target.to["subscriberId"].value(event.body))
+        if chosen is None:
+            return f"no recipient for workflow {workflow!r}: {_source_text(target.to['subscriberId'])} is missing"
+        to = {"subscriberId": chosen, **_mapped_recipient_fields(target, event)}
+        if chosen != subscriber_id:
+            other, subscriber_id = "subscriber:" + chosen, chosen
+    else:
+        to = {**recipient, **_mapped_recipient_fields(target, event)}
+    transaction = transaction_id(event, workflow, other)
+    return operations.trigger(
+        event.index,
+        workflow=workflow,
+        to=to,
+        payload=_payload(event, target),
+        transaction_id=transaction,
+        subscriber_id=subscriber_id,
+        by_default_rule=by_default_rule,
+    )
+
+
+def _plan_triggers(event: Event, rules: Rules, recipient: dict, known_workflows):
+    rule = _rule_for(event, rules)
     name = event.name
-    rule = rules.track.get(name)
-    if rule is not None and rule.ignore:
-        return Plan(event, skip_reason=f"event {name!r} is ignored by the mapping")
     if rule is not None:
-        workflows, by_default = rule.workflows, False
-    elif rules.default_rule:
+        targets, by_default = rule.targets, False
+    elif event.type != "track":
+        mapped = {"page": rules.page, "screen": rules.screen}[event.type]
+        return (), (f"{_label(event)} is not in the mapping" if mapped else f"{event.type} events are not mapped to Novu")
+    elif not rules.default_rule:
+        return (), f"event {name!r} is not in the mapping and the default rule is off"
+    else:
         workflow = workflow_for(name)
         if not workflow:
-            return Plan(event, skip_reason=f"event name {name!r} gives no workflow identifier")
-        workflows, by_default = (workflow,), True
-    else:
-        return Plan(event, skip_reason=f"event {name!r} is not in the mapping and the default rule is off")
-    to = {"subscriberId": subscriber_id, **subscriber_fields(event.context.get("traits") or {}, event.context)}
-    payload = {**event.properties, SEGMENT_KEY: _segment_metadata(event)}
-    planned = tuple(
-        operations.trigger(
-            event.index,
-            workflow=workflow,
-            to=to,
-            payload=payload,
-            transaction_id=transaction_id(event, workflow),
-            subscriber_id=subscriber_id,
-            by_default_rule=by_default,
-        )
-        for workflow in workflows
+            return (), f"event name {name!r} gives no workflow identifier"
+        if known_workflows is not None and workflow not in known_workflows:
+            return (), f"no workflow {workflow!r} in Novu"
+        targets, by_default = (Target(workflow),), True
+    triggers, reasons = [], []
+    for target in targets:
+        planned = _trigger(event, target, recipient, by_default)
+        (reasons if isinstance(planned, str) else triggers).append(planned)
+    return tuple(triggers), (reasons[0] if reasons else None)
+
+
+def _plan_group(event: Event, rules: Rules, recipient: dict):
+    group = rules.group
+    key = topic_key(group.topic_key.value(event.body))
+    if key is None:
+        return (), f"group without a topic key: {_source_text(group.topic_key)} is missing"
+    name = (_text(group.topic_name.value(event.body)) or "")[:TOPIC_NAME_LENGTH]
+    subscriber_id = recipient["subscriberId"]
+    upsert = operations.upsert_topic(
+        event.index,
+        topic_key=key,
+        name=name or None,
+        subscriber_id=subscriber_id,
+        key=_state_key(operations.UPSERT_TOPIC, key, name),
     )
-    return Plan(event, operations=planned)
+    subscribe = operations.subscribe_to_topic(
+        event.index,
+        topic_key=key,
+        subscriber=recipient,
+        key=_state_key(operations.SUBSCRIBE_TO_TOPIC, key, subscriber_id),
+    )
+    return (upsert, subscribe), None
 
 
-def _plan_identify(event: Event, subscriber_id: str) -> Plan:
+def _device_credentials(event: Event, rules: Rules, subscriber: dict) -> tuple[operations.Operation, ...]:
+    device = event.context.get("device")
+    token = device.get("token") if isinstance(device, dict) else None
+    if not isinstance(token, str) or not token.strip():
+        return ()
+    token = token.strip()
+    for rule in rules.devices:
+        if all(condition.holds(event.body) for condition in rule.when):
+            subscriber_id = subscriber["subscriberId"]
+            key = _state_key(
+                operations.SET_DEVICE_CREDENTIALS, subscriber_id, rule.provider_id, rule.integration_identifier or "", token
+            )
+            return (
+                operations.set_device_credentials(
+                    event.index,
+                    subscriber=subscriber,
+                    provider_id=rule.provider_id,
+                    integration_identifier=rule.integration_identifier,
+                    token=token,
+                    key=key,
+                ),
+            )
+    return ()
+
+
+def _plan_identify(event: Event, rules: Rules, subscriber_id: str) -> Plan:
     traits = event.traits
     subscriber = {"subscriberId": subscriber_id, **subscriber_fields(traits, event.context)}
     reserved = _reserved_trait_keys()
@@ -146,12 +287,14 @@ def _plan_identify(event: Event, subscriber_id: str) -> Plan:
     operation = operations.upsert_subscriber(
         event.index, subscriber=subscriber, key=_operation_key(event, operations.UPSERT_SUBSCRIBER)
     )
-    return Plan(event, operations=(operation,))
+    return Plan(event, operations=(operation, *_device_credentials(event, rules, subscriber)))
 
 
-def plan(event: Event, rules: Rules, anonymous_events: str = "skip") -> Plan:
-    if event.type in _NOT_MAPPED_YET:
-        return Plan(event, skip_reason=_NOT_MAPPED_YET[event.type])
+def plan(event: Event, rules: Rules, anonymous_events: str = "skip", known_workflows: frozenset | None = None) -> Plan:
+    """``known_workflows``: the workflow identifiers Novu has, or None when unknown (then every
+    default-rule trigger is sent and Novu's answer decides)."""
+    if event.type == "alias":
+        return Plan(event, skip_reason=ALIAS_REASON)
     if event.type == "delete":
         operation = operations.delete_subscriber(
             event.index,
@@ -163,5 +306,18 @@ def plan(event: Event, rules: Rules, anonymous_events: str = "skip") -> Plan:
     if subscriber_id is None:
         return Plan(event, skip_reason="anonymous event (no userId) and ANONYMOUS_EVENTS=skip")
     if event.type == "identify":
-        return _plan_identify(event, subscriber_id)
-    return _plan_track(event, rules, subscriber_id)
+        return _plan_identify(event, rules, subscriber_id)
+    rule = _rule_for(event, rules)
+    if rule is not None and rule.ignore:
+        return Plan(event, skip_reason=f"{_label(event)} is ignored by the mapping")
+    if event.type == "group" and rules.group.ignore:
+        return Plan(event, skip_reason="group events are ignored by the mapping")
+    recipient = {"subscriberId": subscriber_id, **subscriber_fields(event.context.get("traits") or {}, event.context)}
+    credentials = _device_credentials(event, rules, recipient)
+    if event.type == "group":
+        planned, reason = _plan_group(event, rules, recipient)
+    else:
+        planned, reason = _plan_triggers(event, rules, recipient, known_workflows)
+    if not credentials and not planned:
+        return Plan(event, skip_reason=reason)
+    return Plan(event, operations=credentials + planned)

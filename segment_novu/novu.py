@@ -12,11 +12,12 @@ import email.utils
 import hashlib
 import json
 import math
+import re
 import time
 import requests
 from requests.adapters import HTTPAdapter
 
-from segment_novu.operations import DELETE_SUBSCRIBER, Operation
+from segment_novu.operations import DELETE_SUBSCRIBER, SUBSCRIBE_TO_TOPIC, SUBSCRIBERS_PATH, Operation
 from segment_novu.outcomes import DELIVERED, MISCONFIGURED, RATE_LIMITED, REJECTED, RETRY, SKIPPED, Result
 from segment_novu.secrets import SecretSource, SecretUnavailable
 
@@ -24,6 +25,8 @@ BULK_PATH = "/v1/events/trigger/bulk"
 USER_AGENT = "segment-novu-bridge/1.0"
 # A call started with less time than this left would likely time out after Novu did the work.
 MIN_CALL_SECONDS = 0.2
+# "SubscriberId: x not found" (credentials), "Subscriber with ID 'x' could not be found." (topics).
+_SUBSCRIBER_NOT_FOUND = re.compile(r"subscriber.*not (?:be )?found", re.IGNORECASE)
 
 
 class MissingKey(Exception):
@@ -85,6 +88,26 @@ def _is_workflow_not_found(response: requests.Response) -> bool:
     document = _json(response)
     text = json.dumps(document).lower() if document is not None else ""
     return "workflow_not_found" in text or "workflow not found" in text
+
+
+def subscription_errors(response: requests.Response) -> list[dict]:
+    """A topic subscription answers 201 even when it failed: the failures are in ``errors``."""
+    document = _json(response)
+    for holder in (document, unwrap(document)):
+        if isinstance(holder, dict) and isinstance(holder.get("errors"), list):
+            return [error for error in holder["errors"] if isinstance(error, dict)]
+    return []
+
+
+def subscriber_missing(response) -> bool:
+    """Did Novu refuse because it does not know the subscriber yet?"""
+    if isinstance(response, Result):
+        return False
+    if response.status_code in (400, 404):
+        return bool(_SUBSCRIBER_NOT_FOUND.search(error_message(response)))
+    if 200 <= response.status_code < 300:
+        return any(error.get("code") == "SUBSCRIBER_NOT_FOUND" for error in subscription_errors(response))
+    return False
 
 
 def classify_trigger_data(data, novu_status: int) -> Result:
@@ -174,6 +197,10 @@ class NovuClient:
             return response
         status = response.status_code
         if 200 <= status < 300:
+            failures = subscription_errors(response) if operation.action == SUBSCRIBE_TO_TOPIC else []
+            if failures:
+                detail = failures[0].get("message") or "no detail"
+                return Result(RETRY, f"Novu did not subscribe to the topic: {str(detail)[:300]}", status)
             if not operation.is_trigger:
                 return Result(DELIVERED, "done", status)
             return classify_trigger_data(unwrap(_json(response)), status)
@@ -202,6 +229,12 @@ class NovuClient:
         response = self.call(
             operation.method, operation.path, operation.body, deadline, idempotent=operation.method == "POST"
         )
+        if operation.create_if_missing is not None and subscriber_missing(response):
+            created = self.call("POST", SUBSCRIBERS_PATH, operation.create_if_missing, deadline, idempotent=True)
+            if isinstance(created, Result) or not 200 <= created.status_code < 300:
+                return self.classify(operation, created)
+            # Novu may have cached the refusal under the first Idempotency-Key: send again without one.
+            response = self.call(operation.method, operation.path, operation.body, deadline)
         return self.classify(operation, response)
 
     def trigger_bulk(self, triggers: list[Operation], deadline: float) -> list[Result]:

@@ -1,7 +1,8 @@
 """Planned Novu operations: what mapping decides and delivery carries out.
 
 An operation is plain data (method, path, JSON body) plus what delivery needs to order, batch and
-deduplicate it. Nothing here performs I/O.
+deduplicate it. Nothing here performs I/O. Every operation but a trigger is a "subscriber change"
+for delivery: run in order per subscriber, paced to Novu's configuration rate.
 """
 
 from __future__ import annotations
@@ -12,6 +13,10 @@ from urllib.parse import quote
 TRIGGER = "trigger"
 UPSERT_SUBSCRIBER = "upsert-subscriber"
 DELETE_SUBSCRIBER = "delete-subscriber"
+UPSERT_TOPIC = "upsert-topic"
+SUBSCRIBE_TO_TOPIC = "subscribe-to-topic"
+SET_DEVICE_CREDENTIALS = "set-device-credentials"
+SUBSCRIBERS_PATH = "/v2/subscribers"
 
 
 @dataclass(frozen=True)
@@ -25,14 +30,23 @@ class Operation:
     key: str = ""
     workflow: str | None = None
     by_default_rule: bool = False
+    # Novu refuses these for a subscriber it does not know yet (a group or a device token may arrive
+    # before the user's identify): the client then creates this subscriber and sends again.
+    create_if_missing: dict | None = field(default=None, repr=False)
 
     @property
     def is_trigger(self) -> bool:
         return self.action == TRIGGER
 
 
+def path_segment(value: str) -> str:
+    """One URL path segment. Dots are escaped too: HTTP clients resolve "." and ".." segments away,
+    which would send a delete for user ".." to the parent path."""
+    return quote(value, safe="").replace(".", "%2E")
+
+
 def subscriber_path(subscriber_id: str) -> str:
-    return "/v2/subscribers/" + quote(subscriber_id, safe="")
+    return SUBSCRIBERS_PATH + "/" + path_segment(subscriber_id)
 
 
 def trigger(event_index, *, workflow, to, payload, transaction_id, subscriber_id, by_default_rule):
@@ -55,7 +69,7 @@ def upsert_subscriber(event_index, *, subscriber, key):
         event_index=event_index,
         action=UPSERT_SUBSCRIBER,
         method="POST",
-        path="/v2/subscribers",
+        path=SUBSCRIBERS_PATH,
         body=subscriber,
         subscriber_id=subscriber["subscriberId"],
         key=key,
@@ -70,4 +84,53 @@ def delete_subscriber(event_index, *, subscriber_id, key):
         path=subscriber_path(subscriber_id),
         subscriber_id=subscriber_id,
         key=key,
+    )
+
+
+def upsert_topic(event_index, *, topic_key, name, subscriber_id, key):
+    """``subscriber_id`` is the member the topic is upserted for: it orders the upsert before that
+    member's subscription."""
+    body = {"key": topic_key}
+    if name:
+        body["name"] = name
+    return Operation(
+        event_index=event_index,
+        action=UPSERT_TOPIC,
+        method="POST",
+        path="/v2/topics",
+        body=body,
+        subscriber_id=subscriber_id,
+        key=key,
+    )
+
+
+def subscribe_to_topic(event_index, *, topic_key, subscriber, key):
+    subscriber_id = subscriber["subscriberId"]
+    return Operation(
+        event_index=event_index,
+        action=SUBSCRIBE_TO_TOPIC,
+        method="POST",
+        path="/v2/topics/" + path_segment(topic_key) + "/subscriptions",
+        body={"subscriptions": [subscriber_id]},
+        subscriber_id=subscriber_id,
+        key=key,
+        create_if_missing=subscriber,
+    )
+
+
+def set_device_credentials(event_index, *, subscriber, provider_id, integration_identifier, token, key):
+    """PATCH appends the token to the subscriber's tokens for the provider (PUT would replace them)."""
+    subscriber_id = subscriber["subscriberId"]
+    body = {"providerId": provider_id, "credentials": {"deviceTokens": [token]}}
+    if integration_identifier:
+        body["integrationIdentifier"] = integration_identifier
+    return Operation(
+        event_index=event_index,
+        action=SET_DEVICE_CREDENTIALS,
+        method="PATCH",
+        path="/v1/subscribers/" + path_segment(subscriber_id) + "/credentials",
+        body=body,
+        subscriber_id=subscriber_id,
+        key=key,
+        create_if_missing=subscriber,
     )

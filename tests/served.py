@@ -15,6 +15,8 @@ import functions_framework
 import requests
 from werkzeug.serving import make_server
 
+from segment_novu import logs
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CONTROLLED_VARIABLES = (
     "NOVU_API_URL", "NOVU_API_KEY", "SEGMENT_SHARED_SECRET", "SEGMENT_SHARED_SECRET_PREVIOUS",
@@ -59,6 +61,7 @@ def serve(env: dict[str, str]):
             server.shutdown()
             server.server_close()
     finally:
+        logs.set_level("INFO")  # the served function sets the process-wide level from LOG_LEVEL
         for name, value in saved.items():
             if value is None:
                 os.environ.pop(name, None)

@@ -327,7 +327,7 @@ def test_delete_example(name, path):
         ("team/a b", "/v2/subscribers/team%2Fa%20b"),
         ("x?y#z&w=%", "/v2/subscribers/x%3Fy%23z%26w%3D%25"),
         ("zoë", "/v2/subscribers/zo%C3%AB"),
-        ("../admin", "/v2/subscribers/..%2Fadmin"),
+        ("../admin", "/v2/subscribers/%2E%2E%2Fadmin"),
     ],
 )
 def test_delete_quotes_the_subscriber_id(user_id, path):
@@ -340,7 +340,6 @@ def test_delete_quotes_the_subscriber_id(user_id, path):
     [
         ("page-home", "page events are not mapped to Novu"),
         ("screen-home", "screen events are not mapped to Novu"),
-        ("group-initech", "group events are not mapped to Novu"),
         ("alias", "alias events are not mapped: Novu cannot merge subscribers"),
     ],
 )

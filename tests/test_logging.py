@@ -1,0 +1,185 @@
+"""What the function writes to stdout: one JSON object per line, shaped for Cloud Logging, carrying the
+request's trace, and never a secret or a user's personal data (neither in logs nor in answers).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from segment_novu.signature import sign
+from tests.novu_standin import Scripted, error_body
+
+NOVU_KEY = "nk-SECRET-123"
+SHARED_SECRET = "ss-SECRET-456"
+EMAIL = "peter@example.com"
+SECRETS = (NOVU_KEY, SHARED_SECRET)
+IDENTIFY = (Path(__file__).parent / "data" / "segment" / "identify-peter-gibbons.json").read_bytes()
+TRACK = b'{"type":"track","userId":"97980cfea0067","messageId":"m-track-1","event":"Order Completed"}'
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+TRACE_FIELD = "logging.googleapis.com/trace"
+assert EMAIL.encode() in IDENTIFY
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+
+@pytest.fixture
+def serve_function(serve_function):
+    """The conftest fixture with workflow discovery off: the Novu calls asserted here are the
+    deliveries themselves, with no ``GET /v2/workflows`` in between."""
+    return lambda **env: serve_function(**{"WORKFLOW_DISCOVERY": "false", **env})
+
+
+
+def log_lines(capfd) -> list[dict]:
+    """Every stdout line, each of which must be one JSON object with severity and message.
+    (stderr carries the HTTP server's access log: no secret may reach it either.)"""
+    out, err = capfd.readouterr()
+    for secret in SECRETS:
+        assert secret not in err
+    entries = []
+    for line in out.splitlines():
+        entry = json.loads(line)
+        assert isinstance(entry, dict), line
+        assert entry["severity"] in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"), line
+        assert isinstance(entry["message"], str) and entry["message"], line
+        entries.append(entry)
+    return entries
+
+
+def assert_nothing_sensitive(text: str, *, personal_data_allowed: bool = False) -> None:
+    for secret in SECRETS:
+        assert secret not in text
+    if not personal_data_allowed:
+        assert EMAIL not in text
+
+
+def signed(body: bytes) -> dict:
+    return {"X-Signature": sign(body, SHARED_SECRET)}
+
+
+def serve(serve_function, **env):
+    return serve_function(NOVU_API_KEY=NOVU_KEY, SEGMENT_SHARED_SECRET=SHARED_SECRET, **env)
+
+
+# Each scenario serves the function and makes one request; returns (response, expected status).
+
+
+def identify_delivered(serve_function, novu):
+    return serve(serve_function).post(data=IDENTIFY, headers=signed(IDENTIFY)), 200
+
+
+def novu_failing(serve_function, novu):
+    novu.script("POST", "/v2/subscribers", Scripted(500, error_body(500, "Internal server error")))
+    return serve(serve_function).post(data=IDENTIFY, headers=signed(IDENTIFY)), 503
+
+
+def novu_refusing_the_key(serve_function, novu):
+    novu.script("POST", "/v2/subscribers", Scripted(401, error_body(401, "API Key not found", "Unauthorized")))
+    return serve(serve_function).post(data=IDENTIFY, headers=signed(IDENTIFY)), 500
+
+
+def signature_refused(serve_function, novu):
+    return serve(serve_function).post(data=IDENTIFY, headers={"X-Signature": sign(IDENTIFY, "wrong")}), 401
+
+
+def dry_run(serve_function, novu):
+    return serve(serve_function, DRY_RUN="true").post(data=IDENTIFY, headers=signed(IDENTIFY)), 200
+
+
+SCENARIOS = [identify_delivered, novu_failing, novu_refusing_the_key, signature_refused, dry_run]
+
+
+# -- structure and redaction ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda scenario: scenario.__name__)
+def test_every_line_is_json_and_nothing_sensitive_is_logged_or_answered(serve_function, novu, capfd, scenario):
+    response, status = scenario(serve_function, novu)
+
+    assert response.status_code == status, response.text[:500]
+    entries = log_lines(capfd)
+    assert entries, "nothing was logged"
+    for entry in entries:
+        assert_nothing_sensitive(json.dumps(entry))
+    # The dry-run answer lists the subscriber that would be upserted: the user's own data, never a secret.
+    assert_nothing_sensitive(response.text, personal_data_allowed=scenario is dry_run)
+    for name, value in response.headers.items():
+        assert_nothing_sensitive(f"{name}: {value}")
+
+
+def test_the_answered_event_is_logged_with_its_outcome(serve_function, novu, capfd):
+    response, _ = novu_failing(serve_function, novu)
+
+    assert response.status_code == 503
+    message_id = json.loads(IDENTIFY)["messageId"]
+    [event_line] = [entry for entry in log_lines(capfd) if entry.get("messageId") == message_id]
+    assert event_line["severity"] == "WARNING"
+    assert event_line["outcome"] == "retry"
+    assert event_line["type"] == "identify"
+
+
+def test_a_refused_signature_is_logged_as_a_warning(serve_function, novu, capfd):
+    response, _ = signature_refused(serve_function, novu)
+
+    assert response.status_code == 401
+    refusals = [entry for entry in log_lines(capfd) if entry["message"] == "request refused"]
+    assert [entry["severity"] for entry in refusals] == ["WARNING"]
+    assert novu.calls() == []
+
+
+# -- trace correlation ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("headers", [
+    {"traceparent": f"00-{TRACE_ID}-00f067aa0ba902b7-01"},
+    {"X-Cloud-Trace-Context": f"{TRACE_ID}/1;o=1"},
+    {"X-Cloud-Trace-Context": TRACE_ID.upper()},
+], ids=["traceparent", "x-cloud-trace-context", "x-cloud-trace-context-bare"])
+def test_event_lines_carry_the_request_trace(serve_function, novu, capfd, headers):
+    function = serve_function(GOOGLE_CLOUD_PROJECT="proj")
+
+    response = function.post(data=TRACK, headers=headers)
+
+    assert response.status_code == 200, response.text[:500]
+    entries = log_lines(capfd)
+    request_lines = [entry for entry in entries if "messageId" in entry or entry["message"] == "request answered"]
+    assert {entry["message"] for entry in request_lines} >= {"event delivered", "request answered"}
+    for entry in request_lines:
+        assert entry[TRACE_FIELD] == f"projects/proj/traces/{TRACE_ID}"
+
+
+def test_no_trace_field_without_project_or_header(serve_function, novu, capfd):
+    with_header = serve_function().post(data=TRACK, headers={"traceparent": f"00-{TRACE_ID}-00f067aa0ba902b7-01"})
+    without_header = serve_function(GOOGLE_CLOUD_PROJECT="proj").post(data=TRACK)
+
+    assert (with_header.status_code, without_header.status_code) == (200, 200)
+    assert all(TRACE_FIELD not in entry for entry in log_lines(capfd))
+
+
+def test_trace_does_not_leak_into_the_next_request(serve_function, novu, capfd):
+    function = serve_function(GOOGLE_CLOUD_PROJECT="proj")
+    function.post(data=TRACK, headers={"traceparent": f"00-{TRACE_ID}-00f067aa0ba902b7-01"})
+    log_lines(capfd)
+
+    function.post(data=TRACK.replace(b"m-track-1", b"m-track-2"))
+
+    assert all(TRACE_FIELD not in entry for entry in log_lines(capfd))
+
+
+def test_lines_logged_on_delivery_threads_carry_the_request_trace(serve_function, novu, secret_manager, capfd):
+    secret_manager.set("projects/p/secrets/novu-key", NOVU_KEY)
+    function = serve_function(
+        GOOGLE_CLOUD_PROJECT="proj",
+        NOVU_API_KEY="projects/p/secrets/novu-key",
+        SECRET_MANAGER_EMULATOR_HOST=secret_manager.host,
+    )
+    batch = b"[" + TRACK + b"," + TRACK.replace(b"97980cfea0067", b"other-user").replace(b"m-track-1", b"m2") + b"]"
+
+    response = function.post(data=batch, headers={"traceparent": f"00-{TRACE_ID}-00f067aa0ba902b7-01"})
+
+    assert response.status_code == 200, response.text[:500]
+    [secret_read] = [entry for entry in log_lines(capfd) if entry["message"] == "secret read"]
+    assert secret_read.get(TRACE_FIELD) == f"projects/proj/traces/{TRACE_ID}"
