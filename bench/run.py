@@ -64,6 +64,10 @@ TARGET_COLD_START_GAP = 0.4
 TARGET_PEAK_RSS_MB = 150.0
 
 
+# What deploy.sh sets besides the threads: the allocator returns freed large buffers to the system.
+DEPLOYED_ENVIRONMENT = {"MALLOC_MMAP_THRESHOLD_": "131072", "MALLOC_TRIM_THRESHOLD_": "131072"}
+
+
 class BenchError(Exception):
     pass
 
@@ -286,8 +290,8 @@ class Served:
         env.update({
             "NOVU_API_URL": self.novu.url,
             "NOVU_API_KEY": "bench-key",
-            "LOG_LEVEL": "WARNING",
             "THREADS": str(self.threads),
+            **DEPLOYED_ENVIRONMENT,
         })
         return env
 

@@ -33,10 +33,14 @@ class MissingKey(Exception):
     """A Novu call is needed and NOVU_API_KEY is not set."""
 
 
-def idempotency_key(path: str, body) -> str:
+def encode(body) -> bytes:
+    """The JSON sent to Novu, canonical (sorted keys), so the same body is always the same bytes."""
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def idempotency_key(path: str, encoded_body: bytes) -> str:
     """Same request body → same key, so Novu never sees one key with two bodies (its 422)."""
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return "sgmt-" + hashlib.sha256(f"{path}\x1f{canonical}".encode("utf-8")).hexdigest()[:48]
+    return "sgmt-" + hashlib.sha256(path.encode("utf-8") + b"\x1f" + encoded_body).hexdigest()[:48]
 
 
 def header_seconds(value: str | None, default: float) -> float:
@@ -133,20 +137,25 @@ class NovuClient:
         self.session.mount("https://", adapter)
         self.session.mount("http://", adapter)
         self.session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
+        # Proxy settings are read from the environment once, not on every call (a cost per request).
+        self.session.proxies = requests.utils.get_environ_proxies(self.base_url)
+        self.session.trust_env = False
 
     def _key(self, refresh: bool = False) -> str:
         if self.api_key is None:
             raise MissingKey("NOVU_API_KEY is not set")
         return self.api_key.refresh() if refresh else self.api_key.get()
 
-    def _send(self, method, path, body, timeout, *, idempotent: bool, refresh_key: bool = False):
+    def _send(self, method, path, encoded_body, timeout, *, idempotent: bool, refresh_key: bool = False):
         headers = {"Authorization": "ApiKey " + self._key(refresh_key)}
+        if encoded_body is not None:
+            headers["Content-Type"] = "application/json"
         if idempotent:
-            headers["Idempotency-Key"] = idempotency_key(path, body)
+            headers["Idempotency-Key"] = idempotency_key(path, encoded_body or b"")
         return self.session.request(
             method,
             self.base_url + path,
-            json=body,
+            data=encoded_body,
             headers=headers,
             timeout=(min(1.0, timeout), timeout),
         )
@@ -155,6 +164,7 @@ class NovuClient:
         """One Novu request with the recoveries that fit in the deadline: a re-read key after 401,
         a wait on 409, a resend without Idempotency-Key after a replayed failure.
         Returns the response, or a Result when the call cannot give one."""
+        encoded_body = None if body is None else encode(body)
         refresh_key = False
         attempts = 0
         while True:
@@ -164,7 +174,9 @@ class NovuClient:
                 return Result(RETRY, "not sent: the deadline for answering Segment was reached")
             timeout = min(self.timeout_seconds, remaining)
             try:
-                response = self._send(method, path, body, timeout, idempotent=idempotent, refresh_key=refresh_key)
+                response = self._send(
+                    method, path, encoded_body, timeout, idempotent=idempotent, refresh_key=refresh_key
+                )
             except MissingKey:
                 return Result(MISCONFIGURED, "NOVU_API_KEY is not set: set it to the Novu secret key "
                                              "or to a Secret Manager name")

@@ -116,6 +116,7 @@ class NovuStandIn:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # as Node (Novu) does; else a reused connection stalls ~40 ms
 
             def log_message(self, *args):
                 pass

@@ -218,6 +218,8 @@ def test_deploy_command(fake):
         "SEGMENT_SHARED_SECRET": f"projects/{PROJECT}/secrets/segment-shared-secret",
         "THREADS": "16",
         "GOOGLE_CLOUD_PROJECT": PROJECT,
+        "MALLOC_MMAP_THRESHOLD_": "131072",
+        "MALLOC_TRIM_THRESHOLD_": "131072",
         "LOG_LEVEL": "DEBUG",
         "MAPPING": "a,b",
     }
