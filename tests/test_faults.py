@@ -54,6 +54,16 @@ FIRST_CALL_FAULTS = [
     ("replayed cached failure", _failure(500, {"Idempotency-Replay": "true"}), 4),
 ]
 
+# Faults with a test of their own below.
+STANDALONE_FAULTS = (
+    "connection refused",
+    "bulk 201 with error slots",
+    "401, then success after the key is rotated in Secret Manager",
+    "Secret Manager unavailable, key cached",
+    "Secret Manager unavailable, no key cached",
+)
+FAULTS_COVERED = len(FAULTS) + len(FIRST_CALL_FAULTS) + len(STANDALONE_FAULTS)
+
 
 def _resend_and_check_exactly_once(function, novu, expected_events=3):
     for batch in RESENDS:
