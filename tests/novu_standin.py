@@ -155,6 +155,22 @@ class NovuStandIn:
         """A function deciding answers for every request (None from it: the default answer)."""
         self._responder = responder
 
+    def limit_bulk_calls(self, allowed: int) -> dict:
+        """Let ``allowed`` bulk trigger calls through and answer 429 to the rest, like a rate limit
+        running dry. Returns the budget: set ``budget["left"]`` to let more through."""
+        budget = {"left": allowed}
+
+        def responder(request: Recorded) -> Scripted | None:
+            if request.path != "/v1/events/trigger/bulk":
+                return None
+            if budget["left"] == 0:
+                return Scripted(429, error_body(429, "Too Many Requests"), {"Retry-After": "1"})
+            budget["left"] -= 1
+            return None
+
+        self.respond_with(responder)
+        return budget
+
     def reset(self) -> None:
         with self._lock:
             self.requests.clear()

@@ -116,17 +116,7 @@ def test_resends_after_429_skip_what_novu_acknowledged_and_finish(serve_function
     """The livelock: a batch that hits 429 halfway on every resend never gets past the same point,
     unless what was acknowledged is skipped. Novu here lets one bulk call through per request."""
     function = serve_function(MAX_CONCURRENCY="1")
-    budget = {"left": 1}
-
-    def one_bulk_per_request(request):
-        if request.path != BULK:
-            return None
-        if budget["left"] == 0:
-            return Scripted(429, error_body(429, "slow down"), {"Retry-After": "1"})
-        budget["left"] -= 1
-        return None
-
-    novu.respond_with(one_bulk_per_request)
+    budget = novu.limit_bulk_calls(1)
     batch = tracks(300)
     statuses = []
     for _ in range(3):

@@ -11,16 +11,15 @@ from tests.redis_server import RedisServer, _free_port
 PREFIX = "segment-novu:ack:"
 
 
-@pytest.fixture(scope="module")
-def redis_server():
-    with RedisServer() as server:
-        yield server
+@pytest.fixture
+def redis_server(redis_service):
+    """The session's redis-server (tests/conftest.py), emptied for each test."""
+    return redis_service
 
 
 @pytest.fixture
-def redis_client(redis_server):
-    client = redis.Redis.from_url(redis_server.url)
-    client.flushdb()
+def redis_client(redis_url):
+    client = redis.Redis.from_url(redis_url)
     yield client
     client.close()
 

@@ -5,30 +5,15 @@ dedups)."""
 from __future__ import annotations
 
 from tests.factories import tracks
-from tests.novu_standin import Scripted, error_body
 
 BULK = "/v1/events/trigger/bulk"
-
-
-def _refuse_after(novu, allowed_bulks):
-    budget = {"left": allowed_bulks}
-
-    def responder(request):
-        if request.path != BULK:
-            return None
-        if budget["left"] == 0:
-            return Scripted(429, error_body(429, "slow down"), {"Retry-After": "1"})
-        budget["left"] -= 1
-        return None
-
-    novu.respond_with(responder)
 
 
 def test_a_resend_to_another_instance_skips_what_the_first_delivered(serve_function, novu, redis_url):
     first = serve_function(REDIS_URL=redis_url, MAX_CONCURRENCY="1")
     second = serve_function(REDIS_URL=redis_url, MAX_CONCURRENCY="1")
     batch = tracks(300)
-    _refuse_after(novu, 1)
+    novu.limit_bulk_calls(1)
     assert first.post(batch).status_code == 429
 
     novu.respond_with(None)
