@@ -7,6 +7,7 @@ instead of crashing the instance.
 
 import json
 import threading
+import time
 
 import flask
 import functions_framework
@@ -49,6 +50,7 @@ def _respond(status: int, body: dict, headers: dict | None = None, *, leave_body
 
 @functions_framework.http
 def handler(request):
+    received_at = time.monotonic()
     token = logs.bind_trace(None)
     try:
         try:
@@ -60,7 +62,7 @@ def handler(request):
         body = _read_body(request, bridge.settings.max_body_bytes)
         if body is not None and request.content_length is not None and len(body) < request.content_length:
             return _respond(400, {"message": "body shorter than its Content-Length"}, leave_body_unread=True)
-        result = bridge.handle(Request(method=request.method, headers=request.headers, body=body))
+        result = bridge.handle(Request(request.method, request.headers, body, received_at))
         return _respond(result.status, result.body, result.headers, leave_body_unread=body is None)
     finally:
         logs.reset_trace(token)

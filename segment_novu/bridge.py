@@ -7,7 +7,7 @@ session, secrets, the ledger); ``handle`` is called once per request and owns no
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from segment_novu import answer, authentication, config, events, intake, logs, mapping, outcomes, rules
 from segment_novu.answer import Answer
@@ -30,6 +30,8 @@ class Request:
     method: str
     headers: object  # case-insensitive, with getlist(): werkzeug's Headers
     body: bytes | None  # None: larger than the limit
+    # When the request arrived: Segment's deadline runs from there, including the first request's set-up.
+    received_at: float = field(default_factory=time.monotonic)
 
 
 class DryRunClient:
@@ -149,7 +151,7 @@ class Bridge:
         return None
 
     def handle(self, request: Request) -> Answer:
-        started = time.monotonic()
+        started = request.received_at
         deadline = started + self.settings.deadline_seconds
         if request.method not in ACCEPTED_METHODS:
             return answer.error(405, f"method {request.method} not allowed: POST events", {"Allow": "POST, PUT, PATCH"})
