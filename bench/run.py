@@ -41,16 +41,13 @@ ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 WORK = BENCH / ".work"  # server logs (git-ignored)
 HOST = "127.0.0.1"
+sys.path.insert(0, str(ROOT))
+from segment_novu import config  # noqa: E402  (the project's own list of the variables it reads)
+
 SERVERS = ("bridge", "naive", "floor")
 SOURCES = {"bridge": "main.py", "naive": "bench/baseline_naive.py", "floor": "bench/baseline_floor.py"}
 # Every variable the bridge reads: cleared so the caller's environment cannot change what is measured.
-BRIDGE_VARIABLES = (
-    "NOVU_API_URL", "NOVU_API_KEY", "SEGMENT_SHARED_SECRET", "SEGMENT_SHARED_SECRET_PREVIOUS",
-    "SEGMENT_AUTH_TOKEN", "MAPPING_FILE", "DRY_RUN", "MAX_BODY_BYTES", "MAX_JSON_DEPTH", "DEADLINE_SECONDS",
-    "NOVU_TIMEOUT_SECONDS", "MAX_CONCURRENCY", "NOVU_CONFIG_RATE_PER_SECOND", "SECRET_TTL_SECONDS",
-    "SECRET_MANAGER_EMULATOR_HOST", "REDIS_URL", "LEDGER_MAX_ENTRIES", "LEDGER_TTL_SECONDS",
-    "LEDGER_TIMEOUT_SECONDS", "ANONYMOUS_EVENTS", "GOOGLE_CLOUD_PROJECT", "LOG_LEVEL",
-    "WORKFLOW_DISCOVERY", "WORKFLOW_CACHE_SECONDS",
+BRIDGE_VARIABLES = config.VARIABLES + (
     "WORKERS", "THREADS", "CLOUD_RUN_TIMEOUT_SECONDS", "THREADED_TIMEOUT_ENABLED", "HOST", "PORT", "DEBUG",
 )
 SEGMENT_DEADLINE = 5.0
