@@ -166,8 +166,8 @@ class Courier:
         tasks = [partial(self._bulk, run, operations, chunk) for chunk in chunks]
         tasks += [partial(self._single, run, operations, position) for position in singles]
         tasks += [partial(self._sequence, run, operations, sequence) for sequence in changes.values()]
-        failed_slots = [position for retry in self._run_all(tasks) for position in retry or ()]
-        self._run_all([partial(self._single, run, operations, position) for position in failed_slots])
+        undecided = [position for retry in self._run_all(tasks) for position in retry or ()]
+        self._run_all([partial(self._single, run, operations, position) for position in undecided])
 
     def _run_all(self, tasks: list) -> list:
         """Runs the tasks, on the pool when there are several; each in a copy of the request's context
@@ -188,17 +188,17 @@ class Courier:
             self._single(run, operations, position, paced=True)
 
     def _bulk(self, run: _Run, operations, chunk: list[int]) -> list[int]:
-        """One bulk call; returns the positions whose slot failed, to be retried as single triggers."""
+        """One bulk call; returns the positions its answer left undecided, to be sent as single triggers."""
         refusal = run.refusal()
         if refusal is not None:
             for position in chunk:
                 run.settle(position, refusal)
             return []
         results = run.client.trigger_bulk([operations[position] for position in chunk], run.deadline)
-        failed_slots = []
+        undecided = []
         for position, result in zip(chunk, results):
-            if result.outcome == outcomes.RETRY and result.novu_status is not None and 200 <= result.novu_status < 300:
-                failed_slots.append(position)
+            if result is None:
+                undecided.append(position)
             else:
                 run.settle(position, result)
-        return failed_slots
+        return undecided

@@ -114,6 +114,10 @@ def subscriber_missing(response) -> bool:
     return False
 
 
+def _is_error_slot(slot) -> bool:
+    return isinstance(slot, dict) and slot.get("status") == "error"
+
+
 def classify_trigger_data(data, novu_status: int) -> Result:
     if not isinstance(data, dict) or "status" not in data:
         return Result(RETRY, "Novu answered without a trigger status", novu_status)
@@ -249,17 +253,20 @@ class NovuClient:
             response = self.call(operation.method, operation.path, operation.body, deadline)
         return self.classify(operation, response)
 
-    def trigger_bulk(self, triggers: list[Operation], deadline: float) -> list[Result]:
-        """One bulk call for up to 100 triggers; every slot of the answer is read on its own."""
+    def trigger_bulk(self, triggers: list[Operation], deadline: float) -> list[Result | None]:
+        """One bulk call for up to 100 triggers; every slot of the answer is read on its own. None for
+        a trigger the bulk answer leaves undecided (its slot is an error, or Novu refused the whole
+        call, perhaps for one bad event): delivery sends it singly, and that answer decides."""
         body = {"events": [operation.body for operation in triggers]}
         response = self.call("POST", BULK_PATH, body, deadline, idempotent=True)
         if isinstance(response, Result):
             return [response] * len(triggers)
         if not 200 <= response.status_code < 300:
-            return [self.classify_failure(response)] * len(triggers)
+            refusal = self.classify_failure(response)
+            return [None if refusal.outcome == REJECTED else refusal] * len(triggers)
         slots = unwrap(_json(response))
         if not isinstance(slots, list) or len(slots) != len(triggers):
             return [Result(RETRY, "Novu's bulk answer does not match the events sent", response.status_code)] * len(
                 triggers
             )
-        return [classify_trigger_data(slot, response.status_code) for slot in slots]
+        return [None if _is_error_slot(slot) else classify_trigger_data(slot, response.status_code) for slot in slots]

@@ -69,6 +69,27 @@ def test_a_bulk_slot_error_is_that_events_failure_and_is_retried_singly(serve_fu
     assert outcomes == ["skipped"] * 3 + ["delivered"] * (BULK_SIZE - 3)
 
 
+def test_a_bulk_refused_as_a_whole_is_resent_singly_so_one_bad_event_spoils_no_other(serve_function, novu):
+    function = serve_function()
+    batch = tracks(BULK_SIZE)
+    batch[7]["properties"]["huge"] = "x"
+    too_large = Scripted(413, error_body(413, "request entity too large"))
+
+    def refuse_what_holds_the_huge_event(request):
+        events = request.body.get("events", [request.body])
+        return too_large if any("huge" in event["payload"] for event in events) else None
+
+    novu.respond_with(refuse_what_holds_the_huge_event)
+    response = function.post(batch)
+    assert response.status_code == 200, response.text
+    assert len(novu.calls("POST", BULK)) == 1
+    assert len(novu.calls("POST", SINGLE)) == BULK_SIZE
+    outcomes = [entry["outcome"] for entry in response.json()["events"]]
+    assert outcomes[7] == "rejected"
+    assert outcomes.count("delivered") == BULK_SIZE - 1
+    assert len(novu.accepted) == BULK_SIZE - 1
+
+
 def test_identify_lands_before_that_subscribers_trigger_and_delete_after(serve_function, novu):
     function = serve_function()
     batch = [
