@@ -108,16 +108,6 @@ def test_first_call_fault_is_recovered_within_the_request(serve_function, novu, 
     _resend_and_check_exactly_once(function, novu)
 
 
-def test_replayed_failure_is_resent_without_the_idempotency_key(serve_function, novu):
-    function = serve_function(**SETTINGS)
-    novu.script("POST", SINGLE, _failure(500, {"Idempotency-Replay": "true"}))
-    assert function.post(track(0)).status_code == 200
-    first, second = novu.calls("POST", SINGLE)
-    assert "Idempotency-Key" in first.headers
-    assert "Idempotency-Key" not in second.headers
-    assert first.body == second.body
-
-
 def test_connection_refused_then_another_instance_delivers(serve_function, novu, unused_port):
     refused = serve_function(**SETTINGS, NOVU_API_URL=f"http://127.0.0.1:{unused_port}")
     response = refused.post(FIRST_DELIVERY)
