@@ -14,7 +14,7 @@ import functions_framework
 
 from segment_novu import logs
 from segment_novu.bridge import Bridge, Request
-from segment_novu.config import ConfigError, load
+from segment_novu.config import ConfigError
 from segment_novu.rules import MappingError
 
 _bridge = None

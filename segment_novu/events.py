@@ -51,11 +51,6 @@ class Event:
             return self.body["event"]
         return self.body["name"] if self.type in ("page", "screen") else None
 
-    @property
-    def label(self) -> dict:
-        """What logs and answers may say about the event: identifiers only."""
-        return {"index": self.index, "messageId": self.message_id, "type": self.type}
-
 
 def _identifier(body: dict, key: str) -> str | None:
     value = body.get(key)

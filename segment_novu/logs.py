@@ -64,10 +64,6 @@ def log(severity: str, message: str, **fields) -> None:
         sys.stdout.flush()
 
 
-def debug(message: str, **fields) -> None:
-    log("DEBUG", message, **fields)
-
-
 def info(message: str, **fields) -> None:
     log("INFO", message, **fields)
 

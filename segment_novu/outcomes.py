@@ -12,7 +12,6 @@ RETRY = "retry"
 RATE_LIMITED = "rate-limited"
 MISCONFIGURED = "misconfigured"
 
-DONE = frozenset({DELIVERED, DUPLICATE, SKIPPED})
 NEEDS_RETRY = frozenset({RETRY, RATE_LIMITED, MISCONFIGURED})
 # When an event's operations end differently, the event takes the most urgent outcome.
 URGENCY = (RATE_LIMITED, MISCONFIGURED, RETRY, REJECTED, DELIVERED, DUPLICATE, SKIPPED)

@@ -110,10 +110,9 @@ def test_track_event_name_is_trimmed_and_numbers_become_text():
     assert parse(type="track", userId="u1", event=404).name == "404"
 
 
-def test_page_name_and_label():
+def test_page_name():
     event = events.parse({"type": "page", "userId": "u1", "name": "Home", "messageId": "m-9"}, 3)
     assert event.name == "Home"
-    assert event.label == {"index": 3, "messageId": "m-9", "type": "page"}
 
 
 def test_keys_with_spaces_and_string_revenue_are_kept():
