@@ -15,11 +15,13 @@ import math
 import re
 import time
 import requests
-from requests.adapters import HTTPAdapter
+from requests.hooks import default_hooks
+from requests.structures import CaseInsensitiveDict
 
 from segment_novu.operations import DELETE_SUBSCRIBER, SUBSCRIBE_TO_TOPIC, SUBSCRIBERS_PATH, Operation
 from segment_novu.outcomes import DELIVERED, MISCONFIGURED, RATE_LIMITED, REJECTED, RETRY, SKIPPED, Result
 from segment_novu.secrets import SecretSource, SecretUnavailable
+from segment_novu.transport import KeepAliveAdapter
 
 BULK_PATH = "/v1/events/trigger/bulk"
 USER_AGENT = "segment-novu-bridge/1.0"
@@ -137,9 +139,7 @@ class NovuClient:
         self.timeout_seconds = timeout_seconds
         self.api_key = api_key
         self.session = requests.Session()
-        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
-        self.session.mount("https://", adapter)
-        self.session.mount("http://", adapter)
+        self.session.mount(self.base_url + "/", KeepAliveAdapter(self.base_url, pool_size=pool_size))
         self.session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
         # Proxy settings are read from the environment once, not on every call (a cost per request).
         self.session.proxies = requests.utils.get_environ_proxies(self.base_url)
@@ -151,17 +151,22 @@ class NovuClient:
         return self.api_key.refresh() if refresh else self.api_key.get()
 
     def _send(self, method, path, encoded_body, timeout, *, idempotent: bool, refresh_key: bool = False):
-        headers = {"Authorization": "ApiKey " + self._key(refresh_key)}
+        request = requests.PreparedRequest()
+        request.method = method
+        request.url = self.base_url + path
+        request.headers = CaseInsensitiveDict(self.session.headers)
+        request.headers["Authorization"] = "ApiKey " + self._key(refresh_key)
         if encoded_body is not None:
-            headers["Content-Type"] = "application/json"
+            request.headers["Content-Type"] = "application/json"
+            request.headers["Content-Length"] = str(len(encoded_body))
         if idempotent:
-            headers["Idempotency-Key"] = idempotency_key(path, encoded_body or b"")
-        return self.session.request(
-            method,
-            self.base_url + path,
-            data=encoded_body,
-            headers=headers,
-            timeout=(min(1.0, timeout), timeout),
+            request.headers["Idempotency-Key"] = idempotency_key(path, encoded_body or b"")
+        request.body = encoded_body
+        request.hooks = default_hooks()
+        # Built by hand rather than by Session.request: the bridge sends no cookies, auth objects or
+        # parameters, and preparing them was a fifth of a call's cost.
+        return self.session.send(
+            request, timeout=(min(1.0, timeout), timeout), allow_redirects=False, proxies=self.session.proxies
         )
 
     def call(self, method: str, path: str, body, deadline: float, *, idempotent: bool = False):
