@@ -31,9 +31,11 @@ def _get_bridge() -> Bridge:
 
 
 def _read_body(request, limit: int) -> bytes | None:
-    if request.content_length is not None and request.content_length > limit:
+    length = request.content_length
+    if length is not None and length > limit:
         return None
-    body = request.stream.read(limit + 1)
+    # read(n) allocates n bytes up front: ask for what was announced, not for the limit.
+    body = request.stream.read(limit + 1 if length is None else length)
     return None if len(body) > limit else body
 
 
@@ -53,16 +55,21 @@ def handler(request):
     received_at = time.monotonic()
     token = logs.bind_trace(None)
     try:
-        try:
-            bridge = _get_bridge()
-        except (ConfigError, MappingError) as error:
-            logs.error("configuration error", error=str(error))
-            return _respond(500, {"message": f"configuration error: {error}"})
-        logs.bind_trace(logs.trace_from_headers(request.headers, bridge.settings.google_cloud_project))
-        body = _read_body(request, bridge.settings.max_body_bytes)
-        if body is not None and request.content_length is not None and len(body) < request.content_length:
-            return _respond(400, {"message": "body shorter than its Content-Length"}, leave_body_unread=True)
-        result = bridge.handle(Request(request.method, request.headers, body, received_at))
-        return _respond(result.status, result.body, result.headers, leave_body_unread=body is None)
+        with logs.gathered():
+            return _handle(request, received_at)
     finally:
         logs.reset_trace(token)
+
+
+def _handle(request, received_at: float):
+    try:
+        bridge = _get_bridge()
+    except (ConfigError, MappingError) as error:
+        logs.error("configuration error", error=str(error))
+        return _respond(500, {"message": f"configuration error: {error}"})
+    logs.bind_trace(logs.trace_from_headers(request.headers, bridge.settings.google_cloud_project))
+    body = _read_body(request, bridge.settings.max_body_bytes)
+    if body is not None and request.content_length is not None and len(body) < request.content_length:
+        return _respond(400, {"message": "body shorter than its Content-Length"}, leave_body_unread=True)
+    result = bridge.handle(Request(request.method, request.headers, body, received_at))
+    return _respond(result.status, result.body, result.headers, leave_body_unread=body is None)

@@ -117,6 +117,7 @@ class NovuStandIn:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
             disable_nagle_algorithm = True  # as Node (Novu) does; else a reused connection stalls ~40 ms
+            wbufsize = -1  # headers and body leave in one write (flushed after each request), as from Node
 
             def log_message(self, *args):
                 pass

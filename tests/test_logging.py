@@ -4,11 +4,14 @@ request's trace, and never a secret or a user's personal data (neither in logs n
 
 from __future__ import annotations
 
+import contextvars
 import json
+import threading
 from pathlib import Path
 
 import pytest
 
+from segment_novu import logs
 from segment_novu.signature import sign
 from tests.novu_standin import Scripted, error_body
 
@@ -183,3 +186,24 @@ def test_lines_logged_on_delivery_threads_carry_the_request_trace(serve_function
     assert response.status_code == 200, response.text[:500]
     [secret_read] = [entry for entry in log_lines(capfd) if entry["message"] == "secret read"]
     assert secret_read.get(TRACE_FIELD) == f"projects/proj/traces/{TRACE_ID}"
+
+
+def test_lines_gathered_for_a_request_are_written_together_in_order(capsys):
+    """A request's lines, its delivery threads' included, leave in one write when it ends: none
+    before, none lost, each with the time it was logged at."""
+    with logs.gathered():
+        logs.info("first", index=1)
+        context = contextvars.copy_context()
+        worker = threading.Thread(target=context.run, args=(logs.warning, "from a delivery thread"))
+        worker.start()
+        worker.join()
+        logs.info("last", index=3)
+        assert capsys.readouterr().out == ""
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+
+    assert [(line["severity"], line["message"]) for line in lines] == [
+        ("INFO", "first"), ("WARNING", "from a delivery thread"), ("INFO", "last"),
+    ]
+    assert lines[0]["time"] <= lines[1]["time"] <= lines[2]["time"]
+    logs.info("after the block")
+    assert json.loads(capsys.readouterr().out)["message"] == "after the block"
