@@ -140,7 +140,10 @@ class NovuClient:
         self.api_key = api_key
         self.session = requests.Session()
         self.session.mount(self.base_url + "/", KeepAliveAdapter(self.base_url, pool_size=pool_size))
-        self.session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
+        # Novu's answers are small: uncompressed costs less CPU than gzip on both ends.
+        self.session.headers.update(
+            {"User-Agent": USER_AGENT, "Accept": "application/json", "Accept-Encoding": "identity"}
+        )
         # Proxy settings are read from the environment once, not on every call (a cost per request).
         self.session.proxies = requests.utils.get_environ_proxies(self.base_url)
         self.session.trust_env = False

@@ -12,20 +12,24 @@ proxy or with TLS settings other than the default, it passes to requests' ``HTTP
 from __future__ import annotations
 
 import http.client
+import re
 import select
 import ssl
 import threading
 import time
+import zlib
 from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import BaseAdapter, HTTPAdapter
 from requests.structures import CaseInsensitiveDict
-from requests.utils import get_encoding_from_headers
+from requests.utils import get_encoding_from_headers, select_proxy
 
 # A kept connection idle longer than this is checked before reuse: Novu's servers may have closed it
 # (Node.js closes idle connections after 5 s). A busier connection is sent on without the extra poll.
 IDLE_CHECK_SECONDS = 1.0
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_METHODS_WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
 
 
 class _Kept:
@@ -40,11 +44,12 @@ class _Kept:
         sock = self.connection.sock
         if sock is None:
             return True
+        poller = select.poll()
+        poller.register(sock, select.POLLIN)
         try:
-            readable, _, _ = select.select([sock], [], [], 0)
-        except (OSError, ValueError):
+            return bool(poller.poll(0))
+        except OSError:
             return True
-        return bool(readable)
 
 
 class KeepAliveAdapter(BaseAdapter):
@@ -58,6 +63,7 @@ class KeepAliveAdapter(BaseAdapter):
         self.scheme = parts.scheme
         self.host = parts.hostname
         self.port = parts.port or (443 if parts.scheme == "https" else 80)
+        self.host_header = parts.netloc.rsplit("@", 1)[-1]
         self.pool_size = pool_size
         self.ca_bundle = ca_bundle or requests.certs.where()
         self.idle_check_seconds = idle_check_seconds
@@ -67,9 +73,10 @@ class KeepAliveAdapter(BaseAdapter):
         self._fallback: HTTPAdapter | None = None
 
     def send(self, request, stream=False, timeout=None, verify=True, cert=None, proxies=None):
-        if stream or verify is not True or cert or _proxy_for(request.url, proxies):
+        if stream or verify is not True or cert or (proxies and select_proxy(request.url, proxies)):
             return self._fallback_adapter().send(request, stream, timeout, verify, cert, proxies)
         connect_timeout, read_timeout = timeout if isinstance(timeout, tuple) else (timeout, timeout)
+        message = _message(request, self.host_header)
         kept = self._checkout()
         if kept is None:
             try:
@@ -77,20 +84,23 @@ class KeepAliveAdapter(BaseAdapter):
             except (OSError, http.client.HTTPException) as error:
                 raise _requests_error(error, connecting=True, request=request) from error
         connection = kept.connection
+        sock = connection.sock
+        answer = None
         try:
-            if connection.sock.gettimeout() != read_timeout:
-                connection.sock.settimeout(read_timeout)
-            connection.request(request.method, _target(request.url), body=request.body, headers=request.headers)
-            answer = connection.getresponse()
-            content = answer.read()
-        except (OSError, http.client.HTTPException) as error:
-            connection.close()
+            if sock.gettimeout() != read_timeout:
+                sock.settimeout(read_timeout)
+            sock.sendall(message)
+            answer = http.client.HTTPResponse(sock, method=request.method)
+            answer.begin()
+            content = _decoded(answer.read(), answer.getheader("Content-Encoding"))
+        except (OSError, http.client.HTTPException, zlib.error) as error:
+            _close(connection, answer)
             raise _requests_error(error, connecting=False, request=request) from error
         except BaseException:
-            connection.close()
+            _close(connection, answer)
             raise
         if answer.will_close:
-            connection.close()
+            _close(connection, answer)
         else:
             self._checkin(kept)
         return _response(request, answer, content)
@@ -139,15 +149,45 @@ class KeepAliveAdapter(BaseAdapter):
             return self._fallback
 
 
+def _close(connection: http.client.HTTPConnection, answer: http.client.HTTPResponse | None) -> None:
+    """The answer's reader holds the socket open too: both must be closed."""
+    if answer is not None:
+        answer.close()
+    connection.close()
+
+
+def _message(request, host: str) -> bytes:
+    """The request line, headers and body, sent in one write (http.client writes the body apart)."""
+    lines = [f"{request.method} {_target(request.url)} HTTP/1.1"]
+    if "Host" not in request.headers:
+        lines.append(f"Host: {host}")
+    for name, value in request.headers.items():
+        value = value.decode("latin-1") if isinstance(value, bytes) else str(value)
+        if not _HEADER_NAME.fullmatch(name) or "\r" in value or "\n" in value:
+            raise requests.exceptions.InvalidHeader(f"invalid header {name!r}")
+        lines.append(f"{name}: {value}")
+    body = request.body.encode("utf-8") if isinstance(request.body, str) else request.body or b""
+    if "Content-Length" not in request.headers and (body or request.method in _METHODS_WITH_BODY):
+        lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+def _decoded(content: bytes, encoding: str | None) -> bytes:
+    """The body as sent, should a server compress it although the client asked for ``identity``."""
+    encoding = (encoding or "").strip().lower()
+    if encoding == "gzip":
+        return zlib.decompress(content, 16 + zlib.MAX_WBITS)
+    if encoding == "deflate":
+        try:
+            return zlib.decompress(content)
+        except zlib.error:
+            return zlib.decompress(content, -zlib.MAX_WBITS)
+    return content
+
+
 def _target(url: str) -> str:
     parts = urlsplit(url)
     return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-
-
-def _proxy_for(url: str, proxies) -> str | None:
-    if not proxies:
-        return None
-    return proxies.get(urlsplit(url).scheme) or proxies.get("all")
 
 
 def _response(request, answer: http.client.HTTPResponse, content: bytes) -> requests.Response:
@@ -169,6 +209,8 @@ def _requests_error(error: Exception, *, connecting: bool, request) -> requests.
         return kind(error, request=request)
     if isinstance(error, http.client.IncompleteRead):  # the answer was cut off after its headers
         return requests.exceptions.ChunkedEncodingError(error, request=request)
+    if isinstance(error, zlib.error):
+        return requests.exceptions.ContentDecodingError(error, request=request)
     if isinstance(error, ssl.SSLError):
         return requests.exceptions.SSLError(error, request=request)
     return requests.ConnectionError(error, request=request)
