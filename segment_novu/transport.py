@@ -1,12 +1,13 @@
 """The transport under the Novu client's requests.Session: kept-alive HTTP/1.1 connections to Novu.
 
-requests' own ``HTTPAdapter`` (urllib3) spends, on every call, about 0.3 ms of CPU and eight system
-calls (a liveness poll, the headers and the body in two writes, a poll before each socket operation,
-timeouts set again): most of what the bridge costs per event when Segment sends events one by one,
-and each system call hands the GIL to another of the function's threads. ``KeepAliveAdapter`` is a
-requests transport adapter (``Session.mount``) that sends a request in one write, reads the answer
-whole, and keeps the connection for the next call. What it does not do itself, a call through a
-proxy or with TLS settings other than the default, it passes to requests' ``HTTPAdapter``.
+When Segment sends events one by one, each costs one Novu call, and the call was most of the bridge's
+CPU. requests' own ``HTTPAdapter`` (urllib3) spends about 0.3 ms and eight system calls on one (a
+liveness poll, headers and body in two writes, timeouts set again), and http.client alone parses an
+answer's headers with the email package, a sixth of a single event's CPU. Each system call also hands
+the GIL to another of the function's threads. ``KeepAliveAdapter``, a requests transport adapter
+(``Session.mount``), writes a request in one write, reads the answer with a small HTTP/1.1 reader,
+and keeps the connection for the next call. What it does not do itself, a call through a proxy, a
+streamed answer, TLS settings other than the default, it passes to requests' ``HTTPAdapter``.
 """
 
 from __future__ import annotations
@@ -30,26 +31,32 @@ from requests.utils import get_encoding_from_headers, select_proxy
 IDLE_CHECK_SECONDS = 1.0
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _METHODS_WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
+_MAX_LINE = 65536
+_MAX_HEADERS = 100
 
 
 class _Kept:
-    __slots__ = ("connection", "idle_since")
+    """A kept connection and the buffered reader its answers are read through."""
+
+    __slots__ = ("connection", "reader", "idle_since")
 
     def __init__(self, connection: http.client.HTTPConnection):
         self.connection = connection
+        self.reader = connection.sock.makefile("rb")
         self.idle_since = 0.0
 
     def dropped(self) -> bool:
         """An idle connection that has something to read has been closed by the server."""
-        sock = self.connection.sock
-        if sock is None:
-            return True
         poller = select.poll()
-        poller.register(sock, select.POLLIN)
+        poller.register(self.connection.sock, select.POLLIN)
         try:
             return bool(poller.poll(0))
         except OSError:
             return True
+
+    def close(self) -> None:
+        self.reader.close()
+        self.connection.close()
 
 
 class KeepAliveAdapter(BaseAdapter):
@@ -83,33 +90,29 @@ class KeepAliveAdapter(BaseAdapter):
                 kept = _Kept(self._connect(connect_timeout))
             except (OSError, http.client.HTTPException) as error:
                 raise _requests_error(error, connecting=True, request=request) from error
-        connection = kept.connection
-        sock = connection.sock
-        answer = None
+        sock = kept.connection.sock
         try:
             if sock.gettimeout() != read_timeout:
                 sock.settimeout(read_timeout)
             sock.sendall(message)
-            answer = http.client.HTTPResponse(sock, method=request.method)
-            answer.begin()
-            content = _decoded(answer.read(), answer.getheader("Content-Encoding"))
+            answer = _read_answer(kept.reader, request.method)
         except (OSError, http.client.HTTPException, zlib.error) as error:
-            _close(connection, answer)
+            kept.close()
             raise _requests_error(error, connecting=False, request=request) from error
         except BaseException:
-            _close(connection, answer)
+            kept.close()
             raise
-        if answer.will_close:
-            _close(connection, answer)
-        else:
+        if answer.keep_alive:
             self._checkin(kept)
-        return _response(request, answer, content)
+        else:
+            kept.close()
+        return _response(request, answer)
 
     def close(self) -> None:
         with self._lock:
             idle, self._idle = self._idle, []
         for kept in idle:
-            kept.connection.close()
+            kept.close()
         if self._fallback is not None:
             self._fallback.close()
 
@@ -121,7 +124,7 @@ class KeepAliveAdapter(BaseAdapter):
                 kept = self._idle.pop()
             if time.monotonic() - kept.idle_since < self.idle_check_seconds or not kept.dropped():
                 return kept
-            kept.connection.close()
+            kept.close()
 
     def _checkin(self, kept: _Kept) -> None:
         kept.idle_since = time.monotonic()
@@ -129,7 +132,7 @@ class KeepAliveAdapter(BaseAdapter):
             if len(self._idle) < self.pool_size:
                 self._idle.append(kept)
                 return
-        kept.connection.close()
+        kept.close()
 
     def _connect(self, timeout) -> http.client.HTTPConnection:
         if self.scheme == "https":
@@ -147,13 +150,6 @@ class KeepAliveAdapter(BaseAdapter):
             if self._fallback is None:
                 self._fallback = HTTPAdapter(pool_maxsize=self.pool_size, max_retries=0)
             return self._fallback
-
-
-def _close(connection: http.client.HTTPConnection, answer: http.client.HTTPResponse | None) -> None:
-    """The answer's reader holds the socket open too: both must be closed."""
-    if answer is not None:
-        answer.close()
-    connection.close()
 
 
 def _message(request, host: str) -> bytes:
@@ -190,13 +186,100 @@ def _target(url: str) -> str:
     return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
 
 
-def _response(request, answer: http.client.HTTPResponse, content: bytes) -> requests.Response:
+class _Answer:
+    __slots__ = ("status", "reason", "headers", "content", "keep_alive")
+
+    def __init__(self, status: int, reason: str, headers: CaseInsensitiveDict, content: bytes, keep_alive: bool):
+        self.status, self.reason, self.headers = status, reason, headers
+        self.content, self.keep_alive = content, keep_alive
+
+
+def _line(reader) -> bytes:
+    line = reader.readline(_MAX_LINE + 1)
+    if len(line) > _MAX_LINE:
+        raise http.client.LineTooLong("answer line")
+    return line
+
+
+def _status_and_headers(reader) -> tuple[str, int, str, CaseInsensitiveDict]:
+    line = _line(reader)
+    if not line:
+        raise http.client.RemoteDisconnected("Novu closed the connection without answering")
+    version, _, rest = line.decode("iso-8859-1").rstrip("\r\n").partition(" ")
+    status, _, reason = rest.partition(" ")
+    if not version.startswith("HTTP/1.") or len(status) != 3 or not status.isdigit():
+        raise http.client.BadStatusLine(line[:100])
+    headers = CaseInsensitiveDict()
+    for _ in range(_MAX_HEADERS):
+        line = _line(reader)
+        if line in (b"\r\n", b"\n", b""):
+            return version, int(status), reason.strip(), headers
+        name, colon, value = line.decode("iso-8859-1").partition(":")
+        name, value = name.strip(), value.strip()
+        if not colon or not _HEADER_NAME.fullmatch(name):
+            raise http.client.HTTPException(f"malformed header line {line[:100]!r}")
+        headers[name] = f"{headers[name]}, {value}" if name in headers else value
+    raise http.client.HTTPException(f"more than {_MAX_HEADERS} headers")
+
+
+def _read_answer(reader, method: str) -> _Answer:
+    """One HTTP/1.1 answer, read whole. http.client's own reader parses headers with the email
+    package, which cost a sixth of a single event's CPU; this reads what HTTP/1.1 servers send."""
+    version, status, reason, headers = _status_and_headers(reader)
+    while 100 <= status < 200:  # interim answers (100 Continue, 103 Early Hints) precede the real one
+        version, status, reason, headers = _status_and_headers(reader)
+    connection = headers.get("Connection", "").lower()
+    keep_alive = "close" not in connection if version == "HTTP/1.1" else "keep-alive" in connection
+    if method == "HEAD" or status in (204, 304):
+        content = b""
+    elif "chunked" in headers.get("Transfer-Encoding", "").lower():
+        content = _chunked(reader)
+    elif "Content-Length" in headers:
+        content = _exactly(reader, _length(headers["Content-Length"]))
+    else:
+        content, keep_alive = reader.read(), False  # delimited by the end of the connection
+    content = _decoded(content, headers.get("Content-Encoding"))
+    return _Answer(status, reason, headers, content, keep_alive)
+
+
+def _length(value: str) -> int:
+    lengths = {part.strip() for part in value.split(",")}
+    if len(lengths) != 1 or not next(iter(lengths)).isdigit():
+        raise http.client.HTTPException(f"invalid Content-Length {value[:40]!r}")
+    return int(lengths.pop())
+
+
+def _exactly(reader, size: int) -> bytes:
+    data = reader.read(size)
+    if len(data) < size:
+        raise http.client.IncompleteRead(data, size - len(data))
+    return data
+
+
+def _chunked(reader) -> bytes:
+    parts = []
+    while True:
+        size_text = _line(reader).split(b";", 1)[0].strip()
+        try:
+            size = int(size_text, 16)
+        except ValueError:
+            raise http.client.IncompleteRead(b"".join(parts)) from None
+        if size == 0:
+            break
+        parts.append(_exactly(reader, size))
+        _line(reader)  # the CRLF after the chunk
+    while _line(reader) not in (b"\r\n", b"\n", b""):  # trailer fields, unused
+        pass
+    return b"".join(parts)
+
+
+def _response(request, answer: _Answer) -> requests.Response:
     response = requests.Response()
     response.status_code = answer.status
     response.reason = answer.reason
-    response.headers = CaseInsensitiveDict(answer.getheaders())
-    response.encoding = get_encoding_from_headers(response.headers)
-    response._content = content
+    response.headers = answer.headers
+    response.encoding = get_encoding_from_headers(answer.headers)
+    response._content = answer.content
     response.url = request.url
     response.request = request
     return response

@@ -610,3 +610,64 @@ def test_gzip_answer_is_decoded(serve, client):
 
     assert origin.requests[0].header("Accept-Encoding") == "gzip, deflate"
     assert response.json() == document
+
+
+# -- reading answers: what HTTP/1.1 servers send, read without http.client's header parser -------------
+
+
+def test_interim_answer_is_skipped_and_repeated_headers_are_joined(serve, client):
+    """A 100 Continue before the real answer is passed over; a header sent twice reads as one list."""
+    origin = serve(lambda received: (
+        b"HTTP/1.1 100 Continue\r\n\r\n"
+        b"HTTP/1.1 429 Too Many Requests\r\nX-Seen: a\r\nx-seen: b\r\nRetry-After: 7\r\n"
+        b"Content-Length: 2\r\n\r\n{}", False))
+    session, _ = client(origin.url)
+
+    response = session.post(origin.url + TRIGGER, data=b"{}", timeout=TIMEOUT)
+
+    assert (response.status_code, response.reason, response.content) == (429, "Too Many Requests", b"{}")
+    assert response.headers["x-seen"] == "a, b"
+    assert response.headers["retry-after"] == "7"
+
+
+@pytest.mark.parametrize("status", [204, 304])
+def test_answers_without_a_body_keep_the_connection(serve, client, status):
+    origin = serve(lambda received: (f"HTTP/1.1 {status} Nothing\r\n\r\n".encode(), False))
+    session, _ = client(origin.url)
+
+    answers = [session.delete(origin.url + "/v2/subscribers/u-1", timeout=TIMEOUT) for _ in range(2)]
+
+    assert [(answer.status_code, answer.content) for answer in answers] == [(status, b"")] * 2
+    assert origin.accepted == 1
+
+
+def test_an_http_1_0_answer_closes_the_connection(serve, client):
+    origin = serve(lambda received: (b"HTTP/1.0 201 Created\r\nContent-Length: 2\r\n\r\n{}", False))
+    session, _ = client(origin.url)
+
+    answers = [session.post(origin.url + TRIGGER, data=b"{}", timeout=TIMEOUT) for _ in range(2)]
+
+    assert [answer.status_code for answer in answers] == [201, 201]
+    assert origin.accepted == 2
+
+
+@pytest.mark.parametrize("answer, error", [
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 2, 3\r\n\r\n{}", requests.ConnectionError),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: -2\r\n\r\n{}", requests.ConnectionError),
+    (b"HTTP/1.1 200 OK\r\nno colon here\r\nContent-Length: 2\r\n\r\n{}", requests.ConnectionError),
+    (b"HTTP/1.1 200 OK\r\nX-Long: " + b"a" * 70_000 + b"\r\nContent-Length: 2\r\n\r\n{}", requests.ConnectionError),
+    (b"HTTP/1.1 2000 OK\r\nContent-Length: 2\r\n\r\n{}", requests.ConnectionError),
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", requests.exceptions.ChunkedEncodingError),
+], ids=["conflicting-length", "negative-length", "malformed-header", "header-too-long", "bad-status",
+        "bad-chunk-size"])
+def test_a_malformed_answer_fails_the_call_and_drops_the_connection(serve, client, answer, error):
+    """Never a guess at what Novu meant: the call fails with a requests error NovuClient classifies as
+    retryable, and the connection, in an unknown state, is closed."""
+    origin = serve(lambda received: (answer, False))
+    session, _ = client(origin.url)
+
+    with pytest.raises(error) as raised:
+        session.post(origin.url + TRIGGER, data=b"{}", timeout=TIMEOUT)
+
+    assert type(raised.value) is error
+    assert origin.wait_until(lambda: origin.open_connections == 0)
