@@ -209,16 +209,19 @@ def _status_and_headers(reader) -> tuple[str, int, str, CaseInsensitiveDict]:
     status, _, reason = rest.partition(" ")
     if not version.startswith("HTTP/1.") or len(status) != 3 or not status.isdigit():
         raise http.client.BadStatusLine(line[:100])
-    headers = CaseInsensitiveDict()
+    fields: dict[str, tuple[str, str]] = {}  # lower-case name → (name as sent, value)
     for _ in range(_MAX_HEADERS):
-        line = _line(reader)
+        line = reader.readline(_MAX_LINE + 1)
         if line in (b"\r\n", b"\n", b""):
-            return version, int(status), reason.strip(), headers
+            return version, int(status), reason.strip(), CaseInsensitiveDict(fields.values())
+        if len(line) > _MAX_LINE:
+            raise http.client.LineTooLong("header line")
         name, colon, value = line.decode("iso-8859-1").partition(":")
-        name, value = name.strip(), value.strip()
+        value = value.strip()
         if not colon or not _HEADER_NAME.fullmatch(name):
             raise http.client.HTTPException(f"malformed header line {line[:100]!r}")
-        headers[name] = f"{headers[name]}, {value}" if name in headers else value
+        key = name.lower()
+        fields[key] = (name, f"{fields[key][1]}, {value}") if key in fields else (name, value)
     raise http.client.HTTPException(f"more than {_MAX_HEADERS} headers")
 
 
