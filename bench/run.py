@@ -45,7 +45,11 @@ sys.path.insert(0, str(ROOT))
 from segment_novu import config  # noqa: E402  (the project's own list of the variables it reads)
 
 SERVERS = ("bridge", "naive", "floor")
-SOURCES = {"bridge": "main.py", "naive": "bench/baseline_naive.py", "floor": "bench/baseline_floor.py"}
+# Single events only, for reference (no target is judged against it): see bench/baseline_one_call.py.
+REFERENCE = "one-call"
+SINGLE_SERVERS = SERVERS + (REFERENCE,)
+SOURCES = {"bridge": "main.py", "naive": "bench/baseline_naive.py", "floor": "bench/baseline_floor.py",
+           REFERENCE: "bench/baseline_one_call.py"}
 # Every variable the bridge reads: cleared so the caller's environment cannot change what is measured.
 BRIDGE_VARIABLES = config.VARIABLES + (
     "WORKERS", "THREADS", "CLOUD_RUN_TIMEOUT_SECONDS", "THREADED_TIMEOUT_ENABLED", "HOST", "PORT", "DEBUG",
@@ -690,22 +694,24 @@ class Report:
         tables = []
         rows = []
         for latency, results in self.single.items():
-            b, n, f = (results[name] for name in SERVERS)
+            served = [results[name] for name in SINGLE_SERVERS]
+            b, n, f, c = served
             label = f"Novu {latency * 1000:.0f} ms"
-            rows.append([f"{label}: req/s", *(fmt(r.rps) for r in (b, n, f)),
-                         fmt(ratio(b.rps, n.rps), ".2f") + "×", fmt(ratio(b.rps, f.rps), ".2f") + "×"])
-            rows.append([f"{label}: p50 / p99 ms", *(f"{r.p50_ms:.1f} / {r.p99_ms:.1f}" for r in (b, n, f)), "", ""])
+            rows.append([f"{label}: req/s", *(fmt(r.rps) for r in served),
+                         *(fmt(ratio(b.rps, other.rps), ".2f") + "×" for other in (n, f, c))])
+            rows.append([f"{label}: p50 / p99 ms", *(f"{r.p50_ms:.1f} / {r.p99_ms:.1f}" for r in served), "", "", ""])
             rows.append([f"{label}: server CPU ms/req", *(fmt(1000 * r.cpu_seconds / max(1, r.requests), ".2f")
-                                                            for r in (b, n, f)), "", ""])
-            rows.append([f"{label}: req/s per round", *(" ".join(f"{v:.0f}" for v in r.round_rps) for r in (b, n, f)),
-                         "", ""])
+                                                            for r in served), "", "", ""])
+            rows.append([f"{label}: req/s per round", *(" ".join(f"{v:.0f}" for v in r.round_rps) for r in served),
+                         "", "", ""])
             rows.append([f"{label}: failed requests / Novu triggers",
-                         *(f"{len(r.errors)} / {fmt(r.triggers, 'd')}" for r in (b, n, f)), "", ""])
+                         *(f"{len(r.errors)} / {fmt(r.triggers, 'd')}" for r in served), "", "", ""])
         counts = ", ".join(f"{int(latency * 1000)} ms: {results['bridge'].requests // max(1, len(results['bridge'].round_rps))}"
                            for latency, results in self.single.items())
         tables.append((f"Single events ({o.single_rounds} rounds of fixed counts per function ({counts}); "
                        f"concurrency {o.concurrency}; THREADS={o.threads}; req/s = median round)",
-                       ["measure", "bridge", "naive", "floor", "bridge/naive", "bridge/floor"], rows))
+                       ["measure", "bridge", "naive", "floor", f"{REFERENCE} (reference)", "bridge/naive",
+                        "bridge/floor", f"bridge/{REFERENCE}"], rows))
         rows = []
         for size, by_name in self.batches.items():
             cells = []
@@ -831,13 +837,13 @@ def single_phase(report: Report, servers: dict[str, Served], novu: Novu, tags: T
     (the first of each round rotates); req/s is the median round, latencies pool every round."""
     o = report.options
     label = f"{latency * 1000:.0f} ms"
-    for name in SERVERS:
+    for name in SINGLE_SERVERS:
         novu.reset(latency)
         warm = [json.dumps(track_event(tags.next(f"warm-{name}"), i)).encode() for i in range(o.warmup)]
         run_load(servers[name], warm, o.concurrency, timeout=30, cap=120)
-    rounds: dict[str, list[LoadResult]] = {name: [] for name in SERVERS}
+    rounds: dict[str, list[LoadResult]] = {name: [] for name in SINGLE_SERVERS}
     for round_number in range(o.single_rounds):
-        order = SERVERS[round_number % len(SERVERS):] + SERVERS[:round_number % len(SERVERS)]
+        order = SINGLE_SERVERS[round_number % len(SINGLE_SERVERS):] + SINGLE_SERVERS[:round_number % len(SINGLE_SERVERS)]
         for name in order:
             novu.reset(latency)
             tag = tags.next(f"single-{name}-{int(latency * 1000)}ms")
@@ -1003,7 +1009,8 @@ def main(argv=None) -> int:
         novu = Novu(processes)
         novu.start(nagle=o.standin_nagle)
         print(f"Novu stand-in: {novu.url} (own process)", flush=True)
-        servers = {name: Served(name, processes, novu, o.threads) for name in SERVERS}
+        servers = {name: Served(name, processes, novu, o.threads)
+                   for name in (SINGLE_SERVERS if "single" not in o.skip else SERVERS)}
         for name, server in servers.items():
             server.start()
         for name, server in servers.items():
