@@ -8,10 +8,10 @@ Everything listens on 127.0.0.1 only. Started here, and killed in ``finally`` (a
 
 - a Novu stand-in in its own process (bench/novu_process.py, wrapping tests/novu_standin.py),
   answering like Novu after a latency set per phase;
-- three functions served the way Cloud Run functions serves them in production,
+- the functions, served the way Cloud Run functions serves them in production,
   ``functions-framework --target=handler --source=... --host 127.0.0.1 --port P`` (gunicorn, one
   worker, ``THREADS`` threads as deploy.sh sets it): the bridge (main.py), bench/baseline_naive.py,
-  bench/baseline_floor.py;
+  bench/baseline_floor.py, and for single events the reference bench/baseline_one_call.py;
 - an in-process load generator: threads, one keep-alive ``http.client`` connection each.
 
 See bench/README.md for what is measured and the targets.

@@ -140,6 +140,7 @@ class NovuClient:
         self.api_key = api_key
         self.session = requests.Session()
         self.session.mount(self.base_url + "/", KeepAliveAdapter(self.base_url, pool_size=pool_size))
+        self.transport = self.session.get_adapter(self.base_url + "/")
         # Novu's answers are small: uncompressed costs less CPU than gzip on both ends.
         self.session.headers.update(
             {"User-Agent": USER_AGENT, "Accept": "application/json", "Accept-Encoding": "identity"}
@@ -166,11 +167,10 @@ class NovuClient:
             request.headers["Idempotency-Key"] = idempotency_key(path, encoded_body or b"")
         request.body = encoded_body
         request.hooks = default_hooks()
-        # Built by hand rather than by Session.request: the bridge sends no cookies, auth objects or
-        # parameters, and preparing them was a fifth of a call's cost.
-        return self.session.send(
-            request, timeout=(min(1.0, timeout), timeout), allow_redirects=False, proxies=self.session.proxies
-        )
+        # Built by hand and handed to the session's transport for Novu's URL: Session.request and
+        # Session.send prepare and persist cookies, auth, hooks and redirects the bridge never uses,
+        # about a tenth of a single event's CPU.
+        return self.transport.send(request, timeout=(min(1.0, timeout), timeout), proxies=self.session.proxies)
 
     def call(self, method: str, path: str, body, deadline: float, *, idempotent: bool = False):
         """One Novu request with the recoveries that fit in the deadline: a re-read key after 401,

@@ -81,7 +81,10 @@ class KeepAliveAdapter(BaseAdapter):
 
     def send(self, request, stream=False, timeout=None, verify=True, cert=None, proxies=None):
         if stream or verify is not True or cert or (proxies and select_proxy(request.url, proxies)):
-            return self._fallback_adapter().send(request, stream, timeout, verify, cert, proxies)
+            response = self._fallback_adapter().send(request, stream, timeout, verify, cert, proxies)
+            if not stream:
+                response.content  # read now, as Session.send does, so the connection returns to its pool
+            return response
         connect_timeout, read_timeout = timeout if isinstance(timeout, tuple) else (timeout, timeout)
         message = _message(request, self.host_header)
         kept = self._checkout()
