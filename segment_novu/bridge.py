@@ -166,21 +166,30 @@ class Bridge:
         except intake.Rejected as error:
             logs.warning("request rejected", status=error.status, reason=error.message)
             return answer.error(error.status, error.message)
-        result = self._process(incoming, deadline)
-        logs.info(
-            "request answered",
-            status=result.status,
-            events=len(incoming.items),
-            shape=incoming.shape,
-            durationMs=round((time.monotonic() - started) * 1000, 1),
-        )
+        result, reports = self._process(incoming, deadline)
+        answered = {
+            "status": result.status,
+            "events": len(incoming.items),
+            "shape": incoming.shape,
+            "durationMs": round((time.monotonic() - started) * 1000, 1),
+        }
+        if incoming.is_batch:
+            for entry in reports:
+                _log_event(entry, in_batch=True)
+            logs.info("request answered", **answered)
+        else:
+            # One event, one line: the event's outcome and the request's answer together.
+            _log_event(reports[0], in_batch=False, **answered)
         return result
 
     def deliver_events(self, items: list, deadline: float) -> Answer:
         """Events from a trusted source (a replayed export): the pipeline after authentication and intake."""
-        return self._process(intake.Incoming("array", items), deadline)
+        result, reports = self._process(intake.Incoming("array", items), deadline)
+        for entry in reports:
+            _log_event(entry, in_batch=True)
+        return result
 
-    def _process(self, incoming: intake.Incoming, deadline: float) -> Answer:
+    def _process(self, incoming: intake.Incoming, deadline: float) -> tuple[Answer, list[answer.EventReport]]:
         reports: dict[int, answer.EventReport] = {}
         plans: list[mapping.Plan] = []
         known_workflows, looked_up = None, False
@@ -221,16 +230,14 @@ class Bridge:
                 reports[event.index] = answer.report(event.index, event.message_id, event.type, by_event[event.index])
 
         ordered = [reports[index] for index in range(len(incoming.items))]
-        for entry in ordered:
-            _log_event(entry, incoming.is_batch)
-        return answer.decide(ordered, is_batch=incoming.is_batch, extra=extra)
+        return answer.decide(ordered, is_batch=incoming.is_batch, extra=extra), ordered
 
 
 def _workflow_not_found(operation: Operation, result: Result) -> bool:
     return operation.by_default_rule and result.outcome == outcomes.SKIPPED and result.novu_status == 422
 
 
-def _log_event(entry: answer.EventReport, in_batch: bool) -> None:
+def _log_event(entry: answer.EventReport, *, in_batch: bool, **request_fields) -> None:
     severity = "INFO"
     if entry.outcome == outcomes.REJECTED:
         severity = "ERROR" if in_batch else "WARNING"
@@ -246,4 +253,5 @@ def _log_event(entry: answer.EventReport, in_batch: bool) -> None:
         reason=entry.reason,
         workflows=list(entry.workflows) or None,
         novuStatus=entry.novu_status,
+        **request_fields,
     )
