@@ -47,11 +47,14 @@ class _Kept:
 
     def dropped(self) -> bool:
         """An idle connection that has something to read has been closed by the server."""
-        poller = select.poll()
-        poller.register(self.connection.sock, select.POLLIN)
+        sock = self.connection.sock
         try:
+            if not hasattr(select, "poll"):  # Windows, for local runs
+                return bool(select.select([sock], [], [], 0)[0])
+            poller = select.poll()
+            poller.register(sock, select.POLLIN)
             return bool(poller.poll(0))
-        except OSError:
+        except (OSError, ValueError):
             return True
 
     def close(self) -> None:
@@ -168,7 +171,10 @@ def _message(request, host: str) -> bytes:
     body = request.body.encode("utf-8") if isinstance(request.body, str) else request.body or b""
     if "Content-Length" not in request.headers and (body or request.method in _METHODS_WITH_BODY):
         lines.append(f"Content-Length: {len(body)}")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+    try:
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+    except UnicodeEncodeError:
+        raise requests.exceptions.InvalidHeader("a header or the URL has characters HTTP cannot carry") from None
 
 
 def _decoded(content: bytes, encoding: str | None) -> bytes:

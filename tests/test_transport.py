@@ -671,3 +671,21 @@ def test_a_malformed_answer_fails_the_call_and_drops_the_connection(serve, clien
 
     assert type(raised.value) is error
     assert origin.wait_until(lambda: origin.open_connections == 0)
+
+
+def test_a_header_http_cannot_carry_fails_the_call_before_anything_is_sent(serve, client):
+    """A key pasted with a stray character: a requests error NovuClient classifies, nothing on the wire."""
+    origin = serve(created)
+    session, _ = client(origin.url)
+
+    with pytest.raises(requests.exceptions.InvalidHeader):
+        session.post(origin.url + TRIGGER, data=b"{}", headers={"Authorization": "ApiKey kéy\u2028"},
+                     timeout=TIMEOUT)
+    # Built by hand as NovuClient does, so requests' own header check never runs: the transport's does.
+    injected = requests.PreparedRequest()
+    injected.method, injected.url, injected.body, injected.hooks = "POST", origin.url + TRIGGER, b"{}", {}
+    injected.headers = requests.structures.CaseInsensitiveDict({"Authorization": "ApiKey k\r\nX-Injected: 1"})
+    with pytest.raises(requests.exceptions.InvalidHeader):
+        session.get_adapter(origin.url + TRIGGER).send(injected, timeout=TIMEOUT, proxies={})
+
+    assert origin.accepted == 0
