@@ -15,7 +15,6 @@ import math
 import re
 import time
 import requests
-from requests.hooks import default_hooks
 from requests.structures import CaseInsensitiveDict
 
 from segment_novu.operations import DELETE_SUBSCRIBER, SUBSCRIBE_TO_TOPIC, SUBSCRIBERS_PATH, Operation
@@ -139,8 +138,8 @@ class NovuClient:
         self.timeout_seconds = timeout_seconds
         self.api_key = api_key
         self.session = requests.Session()
-        self.session.mount(self.base_url + "/", KeepAliveAdapter(self.base_url, pool_size=pool_size))
-        self.transport = self.session.get_adapter(self.base_url + "/")
+        self.transport = KeepAliveAdapter(self.base_url, pool_size=pool_size)
+        self.session.mount(self.base_url + "/", self.transport)
         # Novu's answers are small: uncompressed costs less CPU than gzip on both ends.
         self.session.headers.update(
             {"User-Agent": USER_AGENT, "Accept": "application/json", "Accept-Encoding": "identity"}
@@ -166,7 +165,6 @@ class NovuClient:
         if idempotent:
             request.headers["Idempotency-Key"] = idempotency_key(path, encoded_body or b"")
         request.body = encoded_body
-        request.hooks = default_hooks()
         # Built by hand and handed to the session's transport for Novu's URL: Session.request and
         # Session.send prepare and persist cookies, auth, hooks and redirects the bridge never uses,
         # about a tenth of a single event's CPU.

@@ -220,11 +220,9 @@ def _status_and_headers(reader) -> tuple[str, int, str, CaseInsensitiveDict]:
         raise http.client.BadStatusLine(line[:100])
     fields: dict[str, tuple[str, str]] = {}  # lower-case name → (name as sent, value)
     for _ in range(_MAX_HEADERS):
-        line = reader.readline(_MAX_LINE + 1)
+        line = _line(reader)
         if line in (b"\r\n", b"\n", b""):
             return version, int(status), reason.strip(), CaseInsensitiveDict(fields.values())
-        if len(line) > _MAX_LINE:
-            raise http.client.LineTooLong("header line")
         name, colon, value = line.decode("iso-8859-1").partition(":")
         value = value.strip()
         if not colon or not _HEADER_NAME.fullmatch(name):
