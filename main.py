@@ -30,17 +30,19 @@ def _get_bridge() -> Bridge:
     return _bridge
 
 
-def _read_body(request, limit: int) -> bytes | None:
-    length = request.content_length
+def _read_body(stream, length: int | None, limit: int) -> bytes | None:
     if length is not None and length > limit:
         return None
     # read(n) allocates n bytes up front: ask for what was announced, not for the limit.
-    body = request.stream.read(limit + 1 if length is None else length)
+    body = stream.read(limit + 1 if length is None else length)
     return None if len(body) > limit else body
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False)
+
+
 def _respond(status: int, body: dict, headers: dict | None = None, *, leave_body_unread: bool = False):
-    payload = json.dumps(body, ensure_ascii=False)
+    payload = _ENCODER.encode(body)
     headers = {"Content-Type": "application/json", **(headers or {})}
     if leave_body_unread:
         # functions-framework reads what is left of the request after answering, unless the answer is
@@ -68,8 +70,9 @@ def _handle(request, received_at: float):
         logs.error("configuration error", error=str(error))
         return _respond(500, {"message": f"configuration error: {error}"})
     logs.bind_trace(logs.trace_from_headers(request.headers, bridge.settings.google_cloud_project))
-    body = _read_body(request, bridge.settings.max_body_bytes)
-    if body is not None and request.content_length is not None and len(body) < request.content_length:
+    length = request.content_length
+    body = _read_body(request.stream, length, bridge.settings.max_body_bytes)
+    if body is not None and length is not None and len(body) < length:
         return _respond(400, {"message": "body shorter than its Content-Length"}, leave_body_unread=True)
     result = bridge.handle(Request(request.method, request.headers, body, received_at))
     return _respond(result.status, result.body, result.headers, leave_body_unread=body is None)

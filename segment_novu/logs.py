@@ -19,6 +19,7 @@ _SEVERITIES = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _rank = {name: rank for rank, name in enumerate(_SEVERITIES)}
 _minimum = _rank["INFO"]
 _write_lock = threading.Lock()
+_ENCODER = json.JSONEncoder(default=str, separators=(",", ":"))
 
 _trace = contextvars.ContextVar("trace", default=None)
 _gathering = contextvars.ContextVar("gathering", default=None)
@@ -60,7 +61,7 @@ def log(severity: str, message: str, **fields) -> None:
     trace = _trace.get()
     if trace:
         entry["logging.googleapis.com/trace"] = trace
-    line = json.dumps(entry, default=str, separators=(",", ":")) + "\n"
+    line = _ENCODER.encode(entry) + "\n"
     gathered = _gathering.get()
     if gathered is not None:
         gathered.append(line)

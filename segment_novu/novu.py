@@ -34,9 +34,12 @@ class MissingKey(Exception):
     """A Novu call is needed and NOVU_API_KEY is not set."""
 
 
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def encode(body) -> bytes:
     """The JSON sent to Novu, canonical (sorted keys), so the same body is always the same bytes."""
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return _CANONICAL.encode(body).encode("utf-8")
 
 
 def idempotency_key(path: str, encoded_body: bytes) -> str:
@@ -65,8 +68,9 @@ def retry_after_seconds(response: requests.Response) -> float:
 
 
 def _json(response: requests.Response):
+    # json.loads reads UTF-8, -16 and -32 bytes itself; Response.json() decodes to text first.
     try:
-        return response.json()
+        return json.loads(response.content)
     except ValueError:
         return None
 

@@ -13,9 +13,13 @@ streamed answer, TLS settings other than the default, it passes to requests' ``H
 from __future__ import annotations
 
 import http.client
+import io
 import re
 import select
+import socket
 import ssl
+import struct
+import sys
 import threading
 import time
 import zlib
@@ -33,17 +37,67 @@ _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _METHODS_WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
 _MAX_LINE = 65536
 _MAX_HEADERS = 100
+# Python's socket timeouts poll before every send and read: a system call that hands the GIL to
+# another thread, three per Novu call. On Linux a plain connection is left blocking and the kernel
+# keeps the time limit (SO_RCVTIMEO, SO_SNDTIMEO). TLS sockets keep Python's timeouts: the ssl
+# module retries a read the kernel timed out on a blocking socket instead of raising.
+_KERNEL_TIMEOUTS = sys.platform.startswith("linux")
+
+
+class _Receiver(io.RawIOBase):
+    """Reads a blocking socket whose receive time limit the kernel keeps; a read it times out is a
+    TimeoutError, as with Python's own socket timeouts."""
+
+    def __init__(self, sock: socket.socket):
+        self.sock = sock
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        try:
+            return self.sock.recv_into(buffer)
+        except BlockingIOError:
+            raise TimeoutError("timed out") from None
 
 
 class _Kept:
-    """A kept connection and the buffered reader its answers are read through."""
+    """A kept connection, the buffered reader its answers are read through, and its time limit."""
 
-    __slots__ = ("connection", "reader", "idle_since")
+    __slots__ = ("connection", "reader", "idle_since", "kernel_timed", "limit")
 
     def __init__(self, connection: http.client.HTTPConnection):
         self.connection = connection
-        self.reader = connection.sock.makefile("rb")
+        sock = connection.sock
+        self.kernel_timed = _KERNEL_TIMEOUTS and not isinstance(sock, ssl.SSLSocket)
+        if self.kernel_timed:
+            sock.settimeout(None)
+            self.reader = io.BufferedReader(_Receiver(sock))
+        else:
+            self.reader = sock.makefile("rb")
         self.idle_since = 0.0
+        self.limit = None
+
+    def set_limit(self, seconds: float | None) -> None:
+        """Each send and each read on the connection may take up to ``seconds`` (None: no limit)."""
+        if seconds == self.limit:
+            return
+        sock = self.connection.sock
+        if self.kernel_timed:
+            # None: no limit (a zero timeval to the kernel); otherwise at least a microsecond.
+            micro = 0 if seconds is None else max(1, round(seconds * 1_000_000))
+            limit = struct.pack("@ll", *divmod(micro, 1_000_000))
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, limit)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, limit)
+        else:
+            sock.settimeout(seconds)
+        self.limit = seconds
+
+    def send(self, message: bytes) -> None:
+        try:
+            self.connection.sock.sendall(message)
+        except BlockingIOError:  # the kernel's send time limit
+            raise TimeoutError("timed out") from None
 
     def dropped(self) -> bool:
         """An idle connection that has something to read has been closed by the server."""
@@ -96,11 +150,9 @@ class KeepAliveAdapter(BaseAdapter):
                 kept = _Kept(self._connect(connect_timeout))
             except (OSError, http.client.HTTPException) as error:
                 raise _requests_error(error, connecting=True, request=request) from error
-        sock = kept.connection.sock
         try:
-            if sock.gettimeout() != read_timeout:
-                sock.settimeout(read_timeout)
-            sock.sendall(message)
+            kept.set_limit(read_timeout)
+            kept.send(message)
             answer = _read_answer(kept.reader, request.method)
         except (OSError, http.client.HTTPException, zlib.error) as error:
             kept.close()

@@ -425,6 +425,58 @@ def test_read_timeout_raises_and_closes_the_connection(serve, client):
     assert origin.accepted == 2
 
 
+def test_read_timeout_over_tls_raises_too(serve, client, certificate, tls_server_context):
+    """TLS connections keep Python's socket timeouts (the ssl module would retry a read the kernel
+    timed out): a silent server still gives ReadTimeout after the read timeout, not a hang."""
+    origin = serve(lambda received: None, tls=tls_server_context)
+    session, _ = client(origin.url, ca_bundle=certificate[0])
+
+    started = time.monotonic()
+    with pytest.raises(requests.ReadTimeout):
+        session.get(origin.url + "/silent", timeout=(1.0, 0.2))
+
+    assert 0.15 <= time.monotonic() - started < 0.6
+
+
+def test_send_timeout_raises_when_the_server_reads_nothing(client):
+    """A server that takes no data: once the kernel's buffers are full, the send gives up after the
+    timeout (a Timeout, which NovuClient answers as retryable) instead of blocking for good."""
+    listener = socket.create_server(("127.0.0.1", 0))  # never accepts: nothing is read
+    base_url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    session, _ = client(base_url)
+    raised = []
+
+    def post():
+        try:
+            session.post(base_url + TRIGGER, data=b"x" * (64 * 1024 * 1024), timeout=(1.0, 0.3))
+        except requests.RequestException as error:
+            raised.append(error)
+
+    sender = threading.Thread(target=post, daemon=True)
+    sender.start()
+    sender.join(3.0)
+    finished = not sender.is_alive()
+    listener.close()  # a send still blocked fails now, so a failing test does not hang the suite
+
+    assert finished
+    assert len(raised) == 1 and isinstance(raised[0], requests.Timeout)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="kernel-kept time limits are used on Linux")
+def test_plain_connection_is_blocking_with_the_time_limit_kept_by_the_kernel(serve, client):
+    """Python's socket timeouts poll before every send and read; a plain connection is instead left
+    blocking with SO_RCVTIMEO and SO_SNDTIMEO set to the call's read timeout."""
+    origin = serve(created)
+    session, adapter = client(origin.url)
+
+    session.post(origin.url + TRIGGER, data=b"{}", timeout=(1.0, 2.5))
+
+    sock = adapter._idle[0].connection.sock
+    assert sock.gettimeout() is None
+    for option in (socket.SO_RCVTIMEO, socket.SO_SNDTIMEO):
+        assert struct.unpack("@ll", sock.getsockopt(socket.SOL_SOCKET, option, 16)) == (2, 500000)
+
+
 def test_refused_connection_raises_connection_error_not_timeout(client, unused_port):
     """Nothing listening: ConnectionError itself, not ConnectTimeout (which NovuClient reads differently)."""
     base_url = f"http://127.0.0.1:{unused_port}"
