@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import contextvars
 import json
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -232,3 +234,67 @@ def test_lines_gathered_for_a_request_are_written_together_in_order(capsys):
     assert lines[0]["time"] <= lines[1]["time"] <= lines[2]["time"]
     logs.info("after the block")
     assert json.loads(capsys.readouterr().out)["message"] == "after the block"
+
+
+class InFlight:
+    """Another request's block, open in its own thread until ``end`` is called."""
+
+    def __init__(self, message: str):
+        self.opened, self.release = threading.Event(), threading.Event()
+        self.thread = threading.Thread(target=contextvars.Context().run, args=(self._run, message))
+        self.thread.start()
+        assert self.opened.wait(2)
+
+    def _run(self, message: str) -> None:
+        with logs.gathered():
+            self.opened.set()
+            self.release.wait(2)
+            logs.info(message)
+
+    def end(self) -> None:
+        self.release.set()
+        self.thread.join(2)
+
+
+def test_lines_of_a_request_ending_while_another_is_in_flight_leave_with_the_last_one(capsys):
+    """Under load one write per request was a system call per request: a finished request's lines
+    wait for the last request in flight, then both leave in one write, in the order they ended."""
+    other = InFlight("from the request still in flight")
+    with logs.gathered():
+        logs.info("from the request that ends first")
+    held = capsys.readouterr().out
+    other.end()
+    written = capsys.readouterr().out
+
+    assert held == ""
+    assert [json.loads(line)["message"] for line in written.splitlines()] == [
+        "from the request that ends first", "from the request still in flight",
+    ]
+
+
+def test_held_lines_leave_once_the_oldest_has_waited_long_enough(capsys, monkeypatch):
+    """A request in flight for long does not hold back the lines of those that ended meanwhile."""
+    monkeypatch.setattr(logs, "HOLD_SECONDS", 0.0)
+    other = InFlight("from the long request")
+    try:
+        with logs.gathered():
+            logs.info("from a short request")
+        assert json.loads(capsys.readouterr().out)["message"] == "from a short request"
+    finally:
+        other.end()
+    assert json.loads(capsys.readouterr().out)["message"] == "from the long request"
+
+
+def test_held_lines_are_written_at_exit():
+    """A process that exits while a request is still in flight writes the lines held for it."""
+    script = (
+        "from segment_novu import logs\n"
+        "logs.gathered().__enter__()  # a request that never ends\n"
+        "with logs.gathered():\n"
+        "    logs.info('held until exit')\n"
+    )
+    finished = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=30,
+                              cwd=Path(__file__).parent.parent)
+
+    assert finished.returncode == 0, finished.stderr
+    assert json.loads(finished.stdout)["message"] == "held until exit"
