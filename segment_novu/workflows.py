@@ -8,6 +8,7 @@ delivery: a list that cannot be read (Novu down, key refused, too slow for the r
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
@@ -54,7 +55,7 @@ def list_workflows(client: NovuClient, deadline: float) -> frozenset[str]:
         if not 200 <= response.status_code < 300:
             raise CatalogUnavailable(f"Novu answered {response.status_code}: {error_message(response)}")
         try:
-            page = unwrap(response.json())
+            page = unwrap(json.loads(response.content))
         except ValueError:
             raise CatalogUnavailable("Novu's workflow list is not JSON") from None
         identifiers, total = _identifiers(page)

@@ -27,6 +27,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from segment_novu.novu import NovuClient
+from segment_novu.secrets import SecretSource
 from segment_novu.transport import KeepAliveAdapter
 
 TIMEOUT = (1.0, 2.0)
@@ -582,6 +584,28 @@ def test_proxy_for_the_scheme_sends_the_call_through_the_proxy(serve, client, un
         f"POST http://127.0.0.1:{unused_port}{TRIGGER} HTTP/1.1")
     assert received.body == b'{"name":"w"}'
     assert received.header("Authorization") == "ApiKey k"
+
+
+def test_novu_client_sends_through_a_proxy_from_the_environment(serve, unused_port, monkeypatch):
+    """NovuClient hands its calls straight to the transport, except when the environment names a
+    proxy for Novu's URL: then they go through the session, and so through the proxy."""
+    proxy = serve(lambda received: reply(202, "Accepted", b'{"via":"proxy"}',
+                                         headers=[("Content-Type", "application/json")]))
+    monkeypatch.setenv("HTTP_PROXY", proxy.url)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    base_url = f"http://127.0.0.1:{unused_port}"
+    novu = NovuClient(base_url, SecretSource("nk-1"))
+
+    response = novu.call("POST", TRIGGER, {"name": "w"}, time.monotonic() + 5, idempotent=True)
+
+    assert (response.status_code, json.loads(response.content)) == (202, {"via": "proxy"})
+    [received] = proxy.requests
+    assert f"{received.method} {received.target}" == f"POST {base_url}{TRIGGER}"
+    assert received.body == b'{"name":"w"}'
+    assert received.header("Authorization") == "ApiKey nk-1"
+    assert received.header("Idempotency-Key").startswith("sgmt-")
+    novu.session.close()
 
 
 def test_streamed_call_is_served_by_requests_own_adapter(serve, client):
