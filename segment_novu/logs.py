@@ -80,11 +80,14 @@ _in_flight = 0
 _held_lock = threading.Lock()
 
 
-class gathered:
+def gathered() -> _Gathered:
     """A request's block: lines logged inside it (from any thread running in its context) are written
     together after it ends, in one write with those of requests that ended alongside it. Every line
     keeps the time it was logged at."""
+    return _Gathered()
 
+
+class _Gathered:
     __slots__ = ("lines", "token")
 
     def __enter__(self) -> None:

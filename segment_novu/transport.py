@@ -78,7 +78,7 @@ class _Kept:
         else:
             self.reader = sock.makefile("rb")
         self.idle_since = 0.0
-        self.limit = None
+        self.limit = None if self.kernel_timed else sock.gettimeout()
 
     def set_limit(self, seconds: float | None) -> None:
         """Each send and each read on the connection may take up to ``seconds`` (None: no limit)."""
