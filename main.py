@@ -19,6 +19,7 @@ from segment_novu.rules import MappingError
 
 _bridge = None
 _bridge_lock = threading.Lock()
+_ENCODER = json.JSONEncoder(ensure_ascii=False)
 
 
 def _get_bridge() -> Bridge:
@@ -36,9 +37,6 @@ def _read_body(stream, length: int | None, limit: int) -> bytes | None:
     # read(n) allocates n bytes up front: ask for what was announced, not for the limit.
     body = stream.read(limit + 1 if length is None else length)
     return None if len(body) > limit else body
-
-
-_ENCODER = json.JSONEncoder(ensure_ascii=False)
 
 
 def _respond(status: int, body: dict, headers: dict | None = None, *, leave_body_unread: bool = False):

@@ -152,9 +152,9 @@ class KeepAliveAdapter(BaseAdapter):
         return _response(request, answer)
 
     def exchange(self, method: str, url: str, headers, body: bytes | str | None, timeout) -> Answer:
-        """One call on a kept connection, without requests' Request and Response objects (NovuClient's
-        way in: building them was a tenth of the call's CPU). ``headers``: a mapping of names to str
-        or bytes values. Failures raise the requests exceptions ``send`` raises."""
+        """One call on a kept connection, without requests' Request and Response objects: NovuClient's
+        way in. ``headers``: a mapping of names to str or bytes values. Failures raise the requests
+        exceptions ``send`` raises."""
         connect_timeout, read_timeout = timeout if isinstance(timeout, tuple) else (timeout, timeout)
         message = _message(method, url, headers, body, self.host_header)
         kept = self._checkout()
