@@ -119,8 +119,7 @@ def flush() -> None:
             text = "".join(_held)
             _held.clear()
         if text:
-            sys.stdout.write(text)
-            sys.stdout.flush()
+            _emit(text)
 
 
 atexit.register(flush)
@@ -128,8 +127,13 @@ atexit.register(flush)
 
 def _write(text: str) -> None:
     with _write_lock:
-        sys.stdout.write(text)
-        sys.stdout.flush()
+        _emit(text)
+
+
+def _emit(text: str) -> None:
+    """Writes ``text`` in one write; the caller holds _write_lock."""
+    sys.stdout.write(text)
+    sys.stdout.flush()
 
 
 def info(message: str, **fields) -> None:

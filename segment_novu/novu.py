@@ -146,7 +146,6 @@ class NovuClient:
         self.session.mount(self.base_url + "/", self.transport)
         # Novu's answers are small: uncompressed costs less CPU than gzip on both ends.
         self.headers = {"User-Agent": USER_AGENT, "Accept": "application/json", "Accept-Encoding": "identity"}
-        self.session.headers.update(self.headers)
         # Proxy settings are read from the environment once, not on every call (a cost per request).
         self.session.proxies = requests.utils.get_environ_proxies(self.base_url)
         self.session.trust_env = False
