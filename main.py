@@ -5,21 +5,19 @@ first request needs; a configuration error is answered (500, with what to fix) o
 instead of crashing the instance.
 """
 
-import json
 import threading
 import time
 
 import flask
 import functions_framework
 
-from segment_novu import logs
+from segment_novu import codec, logs
 from segment_novu.bridge import Bridge, Request
 from segment_novu.config import ConfigError
 from segment_novu.rules import MappingError
 
 _bridge = None
 _bridge_lock = threading.Lock()
-_ENCODER = json.JSONEncoder(ensure_ascii=False)
 
 
 def _get_bridge() -> Bridge:
@@ -40,13 +38,12 @@ def _read_body(stream, length: int | None, limit: int) -> bytes | None:
 
 
 def _respond(status: int, body: dict, headers: dict | None = None, *, leave_body_unread: bool = False):
-    payload = _ENCODER.encode(body)
+    payload = codec.dumps(body)
     headers = {"Content-Type": "application/json", **(headers or {})}
     if leave_body_unread:
         # functions-framework reads what is left of the request after answering, unless the answer is
         # streamed: a body over the limit must not be read, one shorter than announced not waited for.
-        data = payload.encode("utf-8")
-        return flask.Response(iter([data]), status, {**headers, "Content-Length": str(len(data))})
+        return flask.Response(iter([payload]), status, {**headers, "Content-Length": str(len(payload))})
     return payload, status, headers
 
 

@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from segment_novu import codec
+
 ACCEPTED_CONTENT_TYPES = ("application/json", "text/plain", "")
 
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
@@ -85,24 +87,42 @@ _DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite
 
 
 def parse_json(body: bytes, max_depth: int) -> Any:
-    """Parsed first (the C parser is fast), depth checked after: a scan of the raw bytes for nesting
-    costs more than the parse and, done with a regex, can be made quadratic by unterminated strings."""
+    """Parsed first (the parsers are compiled and fast), depth checked after: a scan of the raw bytes
+    for nesting costs more than the parse and, done with a regex, can be made quadratic by
+    unterminated strings."""
     if not body.strip():
         raise Rejected(400, "empty body: expected a Segment event, an array of events or a batch")
+    try:
+        document = codec.loads(body)
+    except codec.Unsupported:
+        return _parse_exactly(body, max_depth)
+    _check_depth(body, document, max_depth)
+    return document
+
+
+def _check_depth(body: bytes, document: Any, max_depth: int) -> None:
+    # Nesting cannot exceed the number of opening brackets: most bodies need no walk at all.
+    if body.count(b"{") + body.count(b"[") > max_depth and json_depth(document, max_depth) > max_depth:
+        raise _too_deep(max_depth)
+
+
+def _too_deep(max_depth: int) -> Rejected:
+    return Rejected(400, f"JSON nested deeper than {max_depth} levels")
+
+
+def _parse_exactly(body: bytes, max_depth: int) -> Any:
+    """The standard library's parse: it keeps integers beyond 64 bits, and its refusals name the fault."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as error:
         raise Rejected(400, f"body is not UTF-8 (byte {error.start})") from None
-    too_deep = Rejected(400, f"JSON nested deeper than {max_depth} levels")
     try:
         document = _DECODER.decode(text)
     except RecursionError:
-        raise too_deep from None
+        raise _too_deep(max_depth) from None
     except ValueError as error:
         raise Rejected(400, f"body is not valid JSON: {str(error)[:200]}") from None
-    # Nesting cannot exceed the number of opening brackets: most bodies need no walk at all.
-    if body.count(b"{") + body.count(b"[") > max_depth and json_depth(document, max_depth) > max_depth:
-        raise too_deep
+    _check_depth(body, document, max_depth)
     _check_surrogates(body, document)
     return document
 

@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import atexit
 import contextvars
-import json
 import re
 import sys
 import threading
 import time
 
+from segment_novu import codec
+
 _SEVERITIES = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _rank = {name: rank for rank, name in enumerate(_SEVERITIES)}
 _minimum = _rank["INFO"]
 _write_lock = threading.Lock()
-_ENCODER = json.JSONEncoder(default=str, separators=(",", ":"))
 
 _trace = contextvars.ContextVar("trace", default=None)
 _gathering = contextvars.ContextVar("gathering", default=None)
@@ -61,7 +61,7 @@ def log(severity: str, message: str, **fields) -> None:
     trace = _trace.get()
     if trace:
         entry["logging.googleapis.com/trace"] = trace
-    line = _ENCODER.encode(entry) + "\n"
+    line = codec.dumps(entry, default=str).decode("utf-8") + "\n"
     gathered = _gathering.get()
     if gathered is not None:
         gathered.append(line)

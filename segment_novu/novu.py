@@ -17,6 +17,7 @@ import time
 import requests
 from requests.utils import select_proxy
 
+from segment_novu import codec
 from segment_novu.operations import DELETE_SUBSCRIBER, SUBSCRIBE_TO_TOPIC, SUBSCRIBERS_PATH, Operation
 from segment_novu.outcomes import DELIVERED, MISCONFIGURED, RATE_LIMITED, REJECTED, RETRY, SKIPPED, Result
 from segment_novu.secrets import SecretSource, SecretUnavailable
@@ -34,12 +35,9 @@ class MissingKey(Exception):
     """A Novu call is needed and NOVU_API_KEY is not set."""
 
 
-_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
 def encode(body) -> bytes:
     """The JSON sent to Novu, canonical (sorted keys), so the same body is always the same bytes."""
-    return _CANONICAL.encode(body).encode("utf-8")
+    return codec.dumps(body, sort_keys=True)
 
 
 def idempotency_key(path: str, encoded_body: bytes) -> str:
@@ -68,9 +66,12 @@ def retry_after_seconds(response: Answer) -> float:
 
 
 def _json(response: Answer):
-    # json.loads reads UTF-8, -16 and -32 bytes itself.
     try:
-        return json.loads(response.content)
+        return codec.loads(response.content)
+    except codec.Unsupported:
+        pass
+    try:
+        return json.loads(response.content)  # reads UTF-16 and -32 too
     except ValueError:
         return None
 
