@@ -14,7 +14,6 @@ Retryable situations outrank everything else: resending is safe (transactionIds,
 from __future__ import annotations
 
 import math
-from collections import Counter
 from dataclasses import dataclass, field
 
 from segment_novu import outcomes
@@ -75,9 +74,8 @@ def report(index, message_id, event_type, results: list[tuple[str | None, Result
     )
 
 
-def _summary(reports: list[EventReport]) -> str:
-    counts = Counter(entry.outcome for entry in reports)
-    return ", ".join(f"{count} {outcome}" for outcome, count in sorted(counts.items()))
+def _summary(by_outcome: dict[str, list[EventReport]]) -> str:
+    return ", ".join(f"{len(entries)} {outcome}" for outcome, entries in sorted(by_outcome.items()))
 
 
 def decide(reports: list[EventReport], *, is_batch: bool, extra: dict | None = None) -> Answer:
@@ -91,18 +89,18 @@ def decide(reports: list[EventReport], *, is_batch: bool, extra: dict | None = N
 
     if outcomes.RATE_LIMITED in by_outcome:
         wait = max(entry.retry_after or 1 for entry in by_outcome[outcomes.RATE_LIMITED])
-        body["message"] = f"Novu rate limit reached; retry after {math.ceil(wait)} s ({_summary(reports)})"
+        body["message"] = f"Novu rate limit reached; retry after {math.ceil(wait)} s ({_summary(by_outcome)})"
         return Answer(429, body, {"Retry-After": str(math.ceil(wait))})
     if outcomes.MISCONFIGURED in by_outcome:
         body["message"] = first(outcomes.MISCONFIGURED).reason
         return Answer(500, body)
     if outcomes.RETRY in by_outcome:
-        body["message"] = f"retry later: {first(outcomes.RETRY).reason} ({_summary(reports)})"
+        body["message"] = f"retry later: {first(outcomes.RETRY).reason} ({_summary(by_outcome)})"
         return Answer(503, body)
     rejected = by_outcome.get(outcomes.REJECTED, [])
     if rejected and (not is_batch or len(rejected) == len(reports)):
         prefix = "" if not is_batch else "no event in the batch could be accepted; first: "
         body["message"] = f"{prefix}{rejected[0].reason}"
         return Answer(400, body)
-    body["message"] = _summary(reports)
+    body["message"] = _summary(by_outcome)
     return Answer(200, body)

@@ -174,3 +174,15 @@ def test_subscriber_changes_are_paced_to_novus_configuration_rate(serve_function
     assert 4 <= upserts < 12
     outcomes = [entry["outcome"] for entry in response.json()["events"]]
     assert outcomes.count("delivered") == upserts
+
+
+def test_a_lone_subscriber_change_is_paced_too(serve_function, novu):
+    function = serve_function(NOVU_CONFIG_RATE_PER_SECOND="1", DEADLINE_SECONDS="0.8")
+
+    first = function.post(identify(0, user="user-0", email="u0@example.com"))
+    second = function.post(identify(1, user="user-1", email="u1@example.com"))
+
+    # One token a second, one of burst: the second change would have to wait past its deadline.
+    assert (first.status_code, second.status_code) == (200, 503)
+    assert "configuration rate" in second.json()["message"]
+    assert len(novu.calls("POST", "/v2/subscribers")) == 1
