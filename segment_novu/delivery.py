@@ -85,6 +85,8 @@ class _Run:
 def stages(operations: list[Operation]) -> list[list[int]]:
     """Positions grouped into stages: a subscriber moves to a new stage whenever it switches between
     triggers and subscriber changes, so its order is kept while other subscribers run alongside."""
+    if len(operations) == 1:
+        return [[0]]
     position_stage: dict[int, int] = {}
     current: dict[str, tuple[int, bool]] = {}
     for position, operation in enumerate(operations):
