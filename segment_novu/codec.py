@@ -39,11 +39,17 @@ def loads(data: bytes):
         raise Unsupported(str(error)) from None
 
 
-def dumps(document, *, sort_keys: bool = False, default=None) -> bytes:
-    """Compact UTF-8 JSON, as ``json.dumps(..., separators=(",", ":"), ensure_ascii=False)`` gives."""
+def dumps(document, *, sort_keys: bool = False, default=None, ensure_ascii: bool = False) -> bytes:
+    """Compact JSON as UTF-8 bytes, as ``json.dumps(..., separators=(",", ":"))`` gives with the same
+    options. orjson writes characters beyond ASCII as they are: where escapes are asked for, a document
+    holding any is written by the standard library."""
     option = _PASSTHROUGH | orjson.OPT_SORT_KEYS if sort_keys else _PASSTHROUGH
     try:
-        return orjson.dumps(document, default=default, option=option)
+        encoded = orjson.dumps(document, default=default, option=option)
     except TypeError:  # an integer beyond 64 bits, or a type only ``default`` knows
-        return json.dumps(document, sort_keys=sort_keys, default=default, separators=(",", ":"),
-                          ensure_ascii=False).encode("utf-8")
+        pass
+    else:
+        if not ensure_ascii or encoded.isascii():
+            return encoded
+    return json.dumps(document, sort_keys=sort_keys, default=default, separators=(",", ":"),
+                      ensure_ascii=ensure_ascii).encode("utf-8")

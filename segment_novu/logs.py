@@ -61,7 +61,8 @@ def log(severity: str, message: str, **fields) -> None:
     trace = _trace.get()
     if trace:
         entry["logging.googleapis.com/trace"] = trace
-    line = codec.dumps(entry, default=str).decode("utf-8") + "\n"
+    # ASCII whatever stdout's encoding: a character it cannot encode would fail the request's answer.
+    line = codec.dumps(entry, default=str, ensure_ascii=True).decode("ascii") + "\n"
     gathered = _gathering.get()
     if gathered is not None:
         gathered.append(line)

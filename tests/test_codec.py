@@ -52,6 +52,18 @@ def test_log_fields_of_other_types_are_written_as_str_as_before(capsys):
     assert (first["at"], second["big"]) == ("2026-11-28 10:00:00", BEYOND_64_BITS[0])
 
 
+def test_log_lines_stay_ascii_so_any_stdout_encoding_can_write_them(capsys):
+    logs.info("checked", reason="Café Ordered ✓")
+
+    out = capsys.readouterr().out
+    assert out.isascii()
+    assert json.loads(out)["reason"] == "Café Ordered ✓"
+
+
+def test_answers_and_novu_bodies_are_utf8_as_before():
+    assert codec.dumps({"event": "Café"}, sort_keys=True) == '{"event":"Café"}'.encode("utf-8")
+
+
 def test_non_string_keys_are_written_as_the_standard_library_writes_them():
     assert codec.dumps({1: "one", "b": [1.5, None, True]}) == b'{"1":"one","b":[1.5,null,true]}'
 
