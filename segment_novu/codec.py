@@ -1,15 +1,18 @@
 """JSON for the hot path: orjson where it gives the standard library's result, the standard library
 where it would not.
 
-Every request parses Segment's body and encodes a Novu body, an answer and a log line; with the
-standard library that was a tenth of a single event's CPU. orjson differs from it in a few places,
-and each is routed back to the standard library here, so callers see the standard library's results:
+Every request parses Segment's body and encodes a Novu body, an answer and a log line; orjson does
+that in a third of the standard library's time or less (about 25 µs less per single event). It differs from
+the standard library in a few places, and each is routed back to it here, so callers see the standard
+library's results:
 
 - it reads an integer outside 64 bits as a float, losing digits: a body with a run of 19 or more
   digits anywhere (a long id in a string too) is parsed by the standard library instead;
 - it cannot write such an integer (a body parsed that way may hold one): the standard library writes it;
 - it refuses what the standard library also refuses, but says so differently: ``loads`` raises
-  ``Unsupported`` and the caller's own standard-library parse names the fault.
+  ``Unsupported`` and the caller's own standard-library parse names the fault;
+- it has no ASCII-only output: where escapes are asked for, a document with other characters is
+  written by the standard library.
 """
 
 from __future__ import annotations
