@@ -568,7 +568,7 @@ def machine() -> dict:
     except OSError:
         pass
     versions = {}
-    for package in ("functions-framework", "gunicorn", "flask", "requests"):
+    for package in ("functions-framework", "gunicorn", "flask", "requests", "orjson"):
         try:
             from importlib.metadata import version
             versions[package] = version(package)

@@ -21,7 +21,7 @@ from segment_novu import codec
 from segment_novu.operations import DELETE_SUBSCRIBER, SUBSCRIBE_TO_TOPIC, SUBSCRIBERS_PATH, Operation
 from segment_novu.outcomes import DELIVERED, MISCONFIGURED, RATE_LIMITED, REJECTED, RETRY, SKIPPED, Result
 from segment_novu.secrets import SecretSource, SecretUnavailable
-from segment_novu.transport import Answer, KeepAliveAdapter
+from segment_novu.transport import HTTPAnswer, KeepAliveAdapter
 
 BULK_PATH = "/v1/events/trigger/bulk"
 USER_AGENT = "segment-novu-bridge/1.0"
@@ -60,12 +60,12 @@ def header_seconds(value: str | None, default: float) -> float:
     return max(0.0, seconds) if math.isfinite(seconds) else default
 
 
-def retry_after_seconds(response: Answer) -> float:
+def retry_after_seconds(response: HTTPAnswer) -> float:
     """What Segment is told to wait after Novu's 429: Novu's value, at least one second."""
     return float(max(1, math.ceil(header_seconds(response.headers.get("Retry-After"), 1.0))))
 
 
-def _json(response: Answer):
+def _json(response: HTTPAnswer):
     try:
         return codec.loads(response.content)
     except codec.Unsupported:
@@ -83,7 +83,7 @@ def unwrap(document):
     return document
 
 
-def error_message(response: Answer) -> str:
+def error_message(response: HTTPAnswer) -> str:
     document = _json(response)
     if isinstance(document, dict):
         message = document.get("message") or document.get("error")
@@ -94,13 +94,13 @@ def error_message(response: Answer) -> str:
     return (response.reason or "no message")[:300]
 
 
-def _is_workflow_not_found(response: Answer) -> bool:
+def _is_workflow_not_found(response: HTTPAnswer) -> bool:
     document = _json(response)
     text = json.dumps(document).lower() if document is not None else ""
     return "workflow_not_found" in text or "workflow not found" in text
 
 
-def subscription_errors(response: Answer) -> list[dict]:
+def subscription_errors(response: HTTPAnswer) -> list[dict]:
     """A topic subscription answers 201 even when it failed: the failures are in ``errors``."""
     document = _json(response)
     for holder in (document, unwrap(document)):
@@ -158,7 +158,7 @@ class NovuClient:
         return self.api_key.refresh() if refresh else self.api_key.get()
 
     def _send(self, method, path, encoded_body, timeout, *, idempotent: bool, refresh_key: bool = False):
-        """Novu's answer: an ``Answer``, or through a proxy requests' Response (the same fields)."""
+        """Novu's answer: an ``HTTPAnswer``, or through a proxy requests' Response (the same fields)."""
         headers = {**self.headers, "Authorization": "ApiKey " + self._key(refresh_key)}
         if encoded_body is not None:
             headers["Content-Type"] = "application/json"
@@ -235,7 +235,7 @@ class NovuClient:
             return Result(SKIPPED, f"no workflow {operation.workflow!r} in Novu", status)
         return self.classify_failure(response)
 
-    def classify_failure(self, response: Answer) -> Result:
+    def classify_failure(self, response: HTTPAnswer) -> Result:
         status = response.status_code
         message = error_message(response)
         if status == 429:

@@ -8,7 +8,7 @@ the GIL to another of the function's threads. ``KeepAliveAdapter``, a requests t
 (``Session.mount``), writes a request in one write, reads the answer with a small HTTP/1.1 reader,
 and keeps the connection for the next call. What it does not do itself, a call through a proxy, a
 streamed answer, TLS settings other than the default, it passes to requests' ``HTTPAdapter``.
-NovuClient calls ``exchange`` (plain headers in, an ``Answer`` out) rather than ``send``, which wraps
+NovuClient calls ``exchange`` (plain headers in, an ``HTTPAnswer`` out) rather than ``send``, which wraps
 the same call in requests' PreparedRequest and Response for any other user of the session.
 """
 
@@ -151,7 +151,7 @@ class KeepAliveAdapter(BaseAdapter):
             raise
         return _response(request, answer)
 
-    def exchange(self, method: str, url: str, headers, body: bytes | str | None, timeout) -> Answer:
+    def exchange(self, method: str, url: str, headers, body: bytes | str | None, timeout) -> HTTPAnswer:
         """One call on a kept connection, without requests' Request and Response objects: NovuClient's
         way in. ``headers``: a mapping of names to str or bytes values. Failures raise the requests
         exceptions ``send`` raises."""
@@ -262,7 +262,7 @@ def _target(url: str) -> str:
     return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
 
 
-class Answer:
+class HTTPAnswer:
     """One HTTP answer, read whole; its fields are named as on requests' Response."""
 
     __slots__ = ("status_code", "reason", "headers", "content", "keep_alive")
@@ -302,7 +302,7 @@ def _status_and_headers(reader) -> tuple[str, int, str, CaseInsensitiveDict]:
     raise http.client.HTTPException(f"more than {_MAX_HEADERS} headers")
 
 
-def _read_answer(reader, method: str) -> Answer:
+def _read_answer(reader, method: str) -> HTTPAnswer:
     """One HTTP/1.1 answer, read whole. http.client's own reader parses headers with the email
     package, which cost a sixth of a single event's CPU; this reads what HTTP/1.1 servers send."""
     version, status, reason, headers = _status_and_headers(reader)
@@ -319,7 +319,7 @@ def _read_answer(reader, method: str) -> Answer:
     else:
         content, keep_alive = reader.read(), False  # delimited by the end of the connection
     content = _decoded(content, headers.get("Content-Encoding"))
-    return Answer(status, reason, headers, content, keep_alive)
+    return HTTPAnswer(status, reason, headers, content, keep_alive)
 
 
 def _length(value: str) -> int:
@@ -353,7 +353,7 @@ def _chunked(reader) -> bytes:
     return b"".join(parts)
 
 
-def _response(request, answer: Answer) -> requests.Response:
+def _response(request, answer: HTTPAnswer) -> requests.Response:
     response = requests.Response()
     response.status_code = answer.status_code
     response.reason = answer.reason
