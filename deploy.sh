@@ -233,4 +233,6 @@ else
   url=$(query "${url_command[@]}")
   echo "$url"
   echo "Paste this URL into Segment as the webhook URL (and the Segment shared secret as the signing secret)."
+  echo "Batches: Segment signs only a batch's first event, which the bridge refuses; sign the whole body, or"
+  echo "set SEGMENT_AUTH_TOKEN (--env) and send it as 'Authorization: Bearer <token>' (Webhooks (Actions) can add headers)."
 fi

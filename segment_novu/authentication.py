@@ -3,7 +3,9 @@
 Webhook destinations sign (``signature``); the Extensible Webhook and Tracking-API clients send a
 token instead: ``Authorization: Bearer <token>`` or ``Basic base64(<token>:)`` (a write key as user
 name) or ``Basic base64(<user>:<token>)``. With neither secret nor token configured, every request
-is served (the function logs a warning at start).
+is served (the function logs a warning at start). Each accepted proof covers every byte of the body:
+a signature over a batch's first element alone counts only where the operator opted in, and otherwise
+needs the token beside it.
 """
 
 from __future__ import annotations
@@ -42,15 +44,21 @@ def authenticate(
     authorizations: Sequence[str],
     secrets: Sequence[str],
     token: str | None,
+    *,
+    accept_first_element: bool = False,
 ) -> None:
     if not secrets and not token:
         return
     if signatures and secrets:
         try:
-            signature.verify(body, signatures, secrets)
+            signature.verify(body, signatures, secrets, accept_first_element=accept_first_element)
+        except signature.FirstElementOnly as error:
+            if not (authorizations and token):
+                raise Unauthenticated(str(error)) from None
         except signature.SignatureError as error:
             raise Unauthenticated(str(error)) from None
-        return
+        else:
+            return
     if authorizations and token:
         if len(authorizations) > 1:
             raise Unauthenticated("more than one Authorization header")

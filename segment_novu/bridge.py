@@ -115,6 +115,11 @@ class Bridge:
             logs.warning(
                 "SEGMENT_SHARED_SECRET is not set: unsigned requests are accepted from anyone who knows the URL"
             )
+        if settings.accept_first_element_signature and self.shared_secrets:
+            logs.warning(
+                "ACCEPT_FIRST_ELEMENT_SIGNATURE is on: a batch is accepted when its first event is signed,"
+                " so events appended to a signed body reach Novu unproven"
+            )
         if self.novu_key is None and not settings.dry_run:
             logs.warning("NOVU_API_KEY is not set: events that need a Novu call will be answered 500")
 
@@ -146,6 +151,7 @@ class Bridge:
                 request.headers.getlist("Authorization"),
                 secrets,
                 token,
+                accept_first_element=self.settings.accept_first_element_signature,
             )
         except authentication.Unauthenticated as error:
             logs.warning("request refused", reason=str(error))

@@ -20,7 +20,7 @@ DEPTH_CEILING = 100
 # Every environment variable ``load`` reads; each has one row in the README's configuration table.
 VARIABLES = (
     "NOVU_API_URL", "NOVU_API_KEY", "SEGMENT_SHARED_SECRET", "SEGMENT_SHARED_SECRET_PREVIOUS",
-    "SEGMENT_AUTH_TOKEN", "MAPPING_FILE", "DRY_RUN", "ANONYMOUS_EVENTS", "DEADLINE_SECONDS",
+    "SEGMENT_AUTH_TOKEN", "ACCEPT_FIRST_ELEMENT_SIGNATURE", "MAPPING_FILE", "DRY_RUN", "ANONYMOUS_EVENTS", "DEADLINE_SECONDS",
     "NOVU_TIMEOUT_SECONDS", "MAX_CONCURRENCY", "NOVU_CONFIG_RATE_PER_SECOND", "MAX_BODY_BYTES",
     "MAX_JSON_DEPTH", "SECRET_TTL_SECONDS", "SECRET_MANAGER_EMULATOR_HOST", "REDIS_URL", "LEDGER_MAX_ENTRIES",
     "LEDGER_TTL_SECONDS", "LEDGER_TIMEOUT_SECONDS", "WORKFLOW_DISCOVERY", "WORKFLOW_CACHE_SECONDS",
@@ -38,6 +38,7 @@ class Settings:
     novu_api_key: str | None = None
     segment_shared_secrets: tuple[str, ...] = ()
     segment_auth_token: str | None = None
+    accept_first_element_signature: bool = False
     mapping_file: Path | None = None
     dry_run: bool = False
     max_body_bytes: int = 32 * 1024 * 1024
@@ -128,6 +129,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         novu_api_key=novu_api_key,
         segment_shared_secrets=secrets,
         segment_auth_token=_text(env, "SEGMENT_AUTH_TOKEN"),
+        accept_first_element_signature=_flag(env, "ACCEPT_FIRST_ELEMENT_SIGNATURE", False),
         mapping_file=_mapping_file(env),
         dry_run=_flag(env, "DRY_RUN", False),
         max_body_bytes=_number(env, "MAX_BODY_BYTES", Settings.max_body_bytes, int, 1024),

@@ -502,15 +502,43 @@ BATCH_TEXT = b'[ ' + FIRST_ELEMENT + b',\n {"type":"track","userId":"u2","messag
 NON_ASCII_FIRST = '{"type":"track","userId":"u1","event":"Commande passée","properties":{"ville":"Besançon"}}'.encode()
 
 
+def test_a_signed_event_wrapped_in_a_batch_with_a_forged_one_is_refused(signed_function, novu):
+    signed = json.dumps(track("u1", "m1")).encode()
+    forged = json.dumps({"type": "identify", "userId": "victim", "messageId": "m-forged",
+                         "traits": {"email": "attacker@example.com"}}).encode()
+
+    response = signed_function.post(data=b"[" + signed + b"," + forged + b"]", headers=signed_headers(signed))
+
+    assert response.status_code == 401
+    assert response.json() == {"message": (
+        "X-Signature covers only the batch's first element, not the events after it: sign the whole body,"
+        " or send SEGMENT_AUTH_TOKEN in an Authorization header"
+    )}
+    assert novu.calls() == []
+
+
 @pytest.mark.parametrize("first, batch", [
     (FIRST_ELEMENT, BATCH_TEXT),
     (NON_ASCII_FIRST, b"\n[" + NON_ASCII_FIRST + b', {"type":"track","userId":"u2","event":"Order Completed"}]'),
 ], ids=["js-number", "non-ascii"])
-def test_batch_signed_over_its_first_element_is_served(signed_function, novu, first, batch):
-    response = signed_function.post(data=batch, headers=signed_headers(first))
+def test_batch_signed_over_its_first_element_is_served_when_opted_in(serve_function, novu, first, batch):
+    function = serve_function(SEGMENT_SHARED_SECRET=SHARED_SECRET, ACCEPT_FIRST_ELEMENT_SIGNATURE="true")
+
+    response = function.post(data=batch, headers=signed_headers(first))
 
     assert response.status_code == 200, response.text[:500]
     assert outcomes_of(response) == ["delivered", "delivered"]
+    assert len(novu.calls()) == 2
+
+
+def test_batch_signed_over_its_first_element_is_served_with_the_token_beside_it(serve_function, novu):
+    function = serve_function(SEGMENT_SHARED_SECRET=SHARED_SECRET, SEGMENT_AUTH_TOKEN="segment-token")
+
+    response = function.post(
+        data=BATCH_TEXT, headers={**signed_headers(FIRST_ELEMENT), "Authorization": "Bearer segment-token"}
+    )
+
+    assert response.status_code == 200, response.text[:500]
     assert len(novu.calls()) == 2
 
 

@@ -53,21 +53,37 @@ def test_sign_is_hmac_sha1_hex(body, secret):
     [
         (EVENT, EVENT),
         (BATCH, BATCH),
-        (BATCH, FIRST),
         (PRETTY_BATCH, PRETTY_BATCH),
-        (PRETTY_BATCH, FIRST),
     ],
-    ids=["event", "batch-whole-body", "batch-first-element", "pretty-batch-whole-body", "pretty-batch-first"],
+    ids=["event", "batch-whole-body", "pretty-batch-whole-body"],
 )
 def test_verify_accepts(body, signed):
     assert signature.verify(body, [sign(signed)], (SECRET,)) is None
+
+
+FIRST_ELEMENT_ONLY = (
+    "X-Signature covers only the batch's first element, not the events after it: sign the whole body,"
+    " or send SEGMENT_AUTH_TOKEN in an Authorization header"
+)
+
+
+@pytest.mark.parametrize("body", [BATCH, PRETTY_BATCH], ids=["batch", "pretty-batch"])
+def test_verify_refuses_a_first_element_signature_by_default(body):
+    with pytest.raises(signature.FirstElementOnly) as caught:
+        signature.verify(body, [sign(FIRST)], (SECRET,))
+    assert str(caught.value) == FIRST_ELEMENT_ONLY
+
+
+@pytest.mark.parametrize("body", [BATCH, PRETTY_BATCH], ids=["batch", "pretty-batch"])
+def test_verify_accepts_a_first_element_signature_when_opted_in(body):
+    assert signature.verify(body, [sign(FIRST)], (SECRET,), accept_first_element=True) is None
 
 
 def test_verify_works_on_raw_bytes_not_a_reserialisation():
     reserialised = json.dumps(json.loads(EVENT), separators=(",", ":")).encode()
     assert reserialised != EVENT  # Python prints 5e-07: a re-serialisation would not match
     signature.verify(EVENT, [sign(EVENT)], (SECRET,))
-    signature.verify(BATCH, [sign(FIRST)], (SECRET,))
+    signature.verify(BATCH, [sign(FIRST)], (SECRET,), accept_first_element=True)
     assert refusal(EVENT, [sign(reserialised)]) == "X-Signature does not match the body"
 
 
@@ -81,7 +97,7 @@ def test_verify_accepts_uppercase_and_padded_hex(header):
 @pytest.mark.parametrize("secret", [SECRET, OLD_SECRET])
 @pytest.mark.parametrize("body, signed", [(EVENT, EVENT), (BATCH, FIRST), (BATCH, BATCH)])
 def test_verify_accepts_either_secret_during_rotation(secret, body, signed):
-    signature.verify(body, [sign(signed, secret)], (SECRET, OLD_SECRET))
+    signature.verify(body, [sign(signed, secret)], (SECRET, OLD_SECRET), accept_first_element=True)
 
 
 # verify: refused
@@ -181,5 +197,18 @@ def test_authenticate(signatures, authorizations, secrets, token, refused):
     assert TOKEN not in str(caught.value) and SECRET not in str(caught.value)
 
 
-def test_authenticate_verifies_a_batch_signed_on_its_first_element():
-    authentication.authenticate(BATCH, [sign(FIRST)], [], (SECRET,), None)
+def test_authenticate_refuses_a_first_element_signature_alone():
+    with pytest.raises(Unauthenticated) as caught:
+        authentication.authenticate(BATCH, [sign(FIRST)], [], (SECRET,), TOKEN)
+    assert str(caught.value) == FIRST_ELEMENT_ONLY
+
+
+def test_authenticate_takes_a_first_element_signature_with_the_token_beside_it():
+    authentication.authenticate(BATCH, [sign(FIRST)], [f"Bearer {TOKEN}"], (SECRET,), TOKEN)
+    with pytest.raises(Unauthenticated) as caught:
+        authentication.authenticate(BATCH, [sign(FIRST)], ["Bearer wrong"], (SECRET,), TOKEN)
+    assert str(caught.value) == NO_MATCH
+
+
+def test_authenticate_verifies_a_batch_signed_on_its_first_element_when_opted_in():
+    authentication.authenticate(BATCH, [sign(FIRST)], [], (SECRET,), None, accept_first_element=True)
