@@ -2,14 +2,21 @@
 
 - Per subscriber, Segment's order holds: operations run in *stages*; a subscriber's next stage starts
   only after its previous one, so an ``identify`` lands before that subscriber's later triggers and a
-  ``delete`` after its earlier ones. A subscriber whose earlier operation must be retried gets no
-  later operation until Segment resends.
+  ``delete`` after its earlier ones; within a stage its subscriber changes run one after another. Once
+  one of a subscriber's operations must be retried, none of its later ones is sent in that request:
+  Segment resends them all, and the ledger (which recorded only what came before) lets them land in
+  order.
+- Identical operations in one request (same ledger key: two ``group`` events for one topic, an event
+  repeated in a batch) are sent once and share the result, unless a deletion of their subscriber
+  lies between them.
 - Triggers within a stage go in full bulk calls of 100 (100 rate-limit tokens for 100 events, the
   same as single calls) and the remainder as single calls, unless the remainder is too large to send
   singly within two rounds of concurrent calls (then it is one more bulk call).
 - Subscriber changes are paced to Novu's configuration rate.
 - A Novu 429 stops every call not yet started; so does the deadline.
-- The ledger skips what Novu already acknowledged and records what it acknowledges now.
+- The ledger skips what Novu already acknowledged and records what it acknowledges now. A change that
+  deleting the subscriber undoes is keyed with the subscriber's count of deletions, so it is sent
+  again after one, and never skipped when a deletion precedes it in the same request.
 """
 
 from __future__ import annotations
@@ -26,10 +33,11 @@ from segment_novu import outcomes
 from segment_novu.ledger import Ledger
 from segment_novu.novu import MIN_CALL_SECONDS, NovuClient
 from segment_novu.outcomes import Result
-from segment_novu.operations import Operation
+from segment_novu.operations import DELETE_SUBSCRIBER, Operation
 
 BULK_SIZE = 100
 ALREADY_DELIVERED = Result(outcomes.DUPLICATE, "already delivered (ledger)")
+HELD_BACK = Result(outcomes.RETRY, "not sent: an earlier operation for this subscriber must be retried first")
 
 
 class Pacer:
@@ -43,13 +51,14 @@ class Pacer:
         self.lock = threading.Lock()
 
     def reserve(self, deadline: float) -> bool:
-        """Wait for a token; False (and nothing spent) when the wait would pass the deadline."""
+        """Wait for a token; False (and nothing spent) when the wait would leave too little time
+        before the deadline for the call the token pays for."""
         with self.lock:
             now = time.monotonic()
             self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
             self.updated = now
             wait = 0.0 if self.tokens >= 1 else (1 - self.tokens) / self.rate
-            if now + wait >= deadline:
+            if now + wait + MIN_CALL_SECONDS > deadline:
                 return False
             self.tokens -= 1
         if wait:
@@ -125,38 +134,87 @@ class Courier:
         against it instead of Novu: the ledger and the pacer are neither read nor spent."""
         rehearsal = rehearsal_client is not None
         run = _Run(rehearsal_client or self.client, deadline, None if rehearsal else self.pacer)
-        known = set() if rehearsal else self.ledger.acknowledged([operation.key for operation in operations])
-        pending = []
-        for position, operation in enumerate(operations):
-            if operation.key in known:
-                run.results[position] = ALREADY_DELIVERED
-            else:
-                pending.append(position)
+        keys = self._ledger_keys(operations, rehearsal)
+        known = set() if rehearsal else self.ledger.acknowledged([key for key in keys if key is not None])
+        pending, twins = self._select(operations, keys, known, run)
         blocked: set[str] = set()
-        remaining_ops = [operations[position] for position in pending]
-        for stage in stages(remaining_ops):
+        for stage in stages([operations[position] for position in pending]):
             positions = [pending[index] for index in stage]
             self._run_stage(run, operations, positions, blocked)
             for position in positions:
-                subscriber = operations[position].subscriber_id
-                if subscriber and run.results[position].outcome in outcomes.NEEDS_RETRY:
-                    blocked.add(subscriber)
-        delivered = [
-            operations[position].key
-            for position in pending
-            if run.results[position].outcome == outcomes.DELIVERED
-        ]
-        if delivered and not rehearsal:
-            self.ledger.record(delivered)
+                if run.results[position].outcome in outcomes.NEEDS_RETRY:
+                    for held in (position, *twins.get(position, ())):
+                        if operations[held].subscriber_id:
+                            blocked.add(operations[held].subscriber_id)
+        for original, copies in twins.items():
+            for position in copies:
+                run.results[position] = run.results[original]
+        if not rehearsal:
+            self._remember(operations, keys, pending, run.results)
         return [run.results[position] for position in range(len(operations))]
+
+    def _ledger_keys(self, operations: list[Operation], rehearsal: bool) -> list[str | None]:
+        """Each operation's ledger key; None where the ledger cannot vouch for it (the deletion count
+        of its subscriber is unknown), so it is neither skipped nor recorded."""
+        erasable = sorted({op.subscriber_id for op in operations if op.undone_by_delete and op.subscriber_id})
+        erasures = self.ledger.erasures(erasable) if erasable and not rehearsal else {}
+        keys = []
+        for operation in operations:
+            if not operation.undone_by_delete:
+                keys.append(operation.key)
+            elif erasures is None or operation.subscriber_id not in erasures:
+                keys.append(None)
+            else:
+                keys.append(f"{operation.key}@{erasures[operation.subscriber_id]}")
+        return keys
+
+    @staticmethod
+    def _select(operations, keys, known, run: _Run) -> tuple[list[int], dict[int, list[int]]]:
+        """The positions to send, and for each of them the later identical ones that share its result.
+        Already-acknowledged operations are settled as duplicates, except a change a deletion earlier
+        in this request undid."""
+        pending: list[int] = []
+        twins: dict[int, list[int]] = defaultdict(list)
+        first_with_key: dict[str, int] = {}
+        undone_keys: dict[str, list[str]] = defaultdict(list)  # per subscriber: its undoable changes so far
+        deleted: set[str] = set()
+        for position, operation in enumerate(operations):
+            subscriber = operation.subscriber_id
+            if operation.action == DELETE_SUBSCRIBER and subscriber:
+                deleted.add(subscriber)
+                for key in undone_keys.pop(subscriber, ()):
+                    first_with_key.pop(key, None)
+            twin_key = operation.action + "|" + operation.key
+            if keys[position] in known and not (operation.undone_by_delete and subscriber in deleted):
+                run.results[position] = ALREADY_DELIVERED
+            elif twin_key in first_with_key:
+                twins[first_with_key[twin_key]].append(position)
+            else:
+                first_with_key[twin_key] = position
+                if operation.undone_by_delete and subscriber:
+                    undone_keys[subscriber].append(twin_key)
+                pending.append(position)
+        return pending, twins
+
+    def _remember(self, operations, keys, pending, results) -> None:
+        delivered = [position for position in pending if results[position].outcome == outcomes.DELIVERED]
+        deleted = [
+            operations[position].subscriber_id
+            for position in delivered
+            if operations[position].action == DELETE_SUBSCRIBER and operations[position].subscriber_id
+        ]
+        if deleted:
+            self.ledger.erase(deleted)
+        acknowledged = [keys[position] for position in delivered if keys[position] is not None]
+        if acknowledged:
+            self.ledger.record(acknowledged)
 
     def _run_stage(self, run: _Run, operations, positions, blocked) -> None:
         runnable = []
         for position in positions:
             subscriber = operations[position].subscriber_id
             if subscriber in blocked:
-                run.settle(position, Result(outcomes.RETRY, "not sent: an earlier operation for this subscriber "
-                                                            "must be retried first"))
+                run.settle(position, HELD_BACK)
             else:
                 runnable.append(position)
         if len(runnable) == 1:  # a single event's usual case: what the general path below would do, less its setup
@@ -190,8 +248,12 @@ class Courier:
         run.settle(position, refusal or run.client.perform(operations[position], run.deadline))
 
     def _sequence(self, run: _Run, operations, sequence: list[int]) -> None:
-        for position in sequence:
+        for index, position in enumerate(sequence):
             self._single(run, operations, position, paced=True)
+            if run.results[position].outcome in outcomes.NEEDS_RETRY:
+                for later in sequence[index + 1 :]:
+                    run.settle(later, HELD_BACK)
+                return
 
     def _bulk(self, run: _Run, operations, chunk: list[int]) -> list[int]:
         """One bulk call; returns the positions its answer left undecided, to be sent as single triggers."""

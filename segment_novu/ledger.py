@@ -3,6 +3,11 @@
 Segment resends deliveries (timeouts, retries, batches re-formed with other events); the ledger lets
 the bridge skip what Novu already took without spending Novu calls. It is an optimisation only:
 every failure answers "nothing known" and delivery falls back to Novu's own transactionId dedup.
+
+A subscriber's deletion undoes some acknowledged changes (its topic memberships, its device tokens),
+so the ledger also counts deletions per subscriber (``erase``). Delivery keys those changes with the
+count it read before sending them (``erasures``): after a deletion the old entries no longer match,
+and the next identical change is sent again rather than skipped.
 """
 
 from __future__ import annotations
@@ -24,6 +29,12 @@ class Ledger(Protocol):
     def record(self, keys: Sequence[str]) -> None:
         """Remember ``keys`` as acknowledged. Never raises."""
 
+    def erasures(self, subscribers: Sequence[str]) -> dict[str, int] | None:
+        """How many deletions of each subscriber were recorded; None when unknown. Never raises."""
+
+    def erase(self, subscribers: Sequence[str]) -> None:
+        """Count one more deletion of each subscriber. Never raises."""
+
 
 class NullLedger:
     """Remembers nothing (ledger disabled)."""
@@ -34,6 +45,12 @@ class NullLedger:
     def record(self, keys: Sequence[str]) -> None:
         pass
 
+    def erasures(self, subscribers: Sequence[str]) -> dict[str, int] | None:
+        return None
+
+    def erase(self, subscribers: Sequence[str]) -> None:
+        pass
+
 
 class MemoryLedger:
     """Per-instance ledger, bounded in size and age; oldest-recorded entries are evicted first."""
@@ -42,6 +59,11 @@ class MemoryLedger:
         self._max_entries = max_entries
         self._ttl = ttl_seconds
         self._expiry: OrderedDict[str, float] = OrderedDict()
+        self._erasures: OrderedDict[str, int] = OrderedDict()
+        # What a subscriber without a count reads: never below a count evicted for room, so a count
+        # never goes back and a stale entry never matches again (other subscribers' entries are then
+        # sent once more, which is safe).
+        self._erasures_floor = 0
         self._lock = threading.Lock()
 
     def acknowledged(self, keys: Sequence[str]) -> set[str]:
@@ -71,6 +93,19 @@ class MemoryLedger:
             while len(self._expiry) > self._max_entries:
                 self._expiry.popitem(last=False)
 
+    def erasures(self, subscribers: Sequence[str]) -> dict[str, int] | None:
+        with self._lock:
+            return {subscriber: self._erasures.get(subscriber, self._erasures_floor) for subscriber in subscribers}
+
+    def erase(self, subscribers: Sequence[str]) -> None:
+        with self._lock:
+            for subscriber in subscribers:
+                self._erasures[subscriber] = self._erasures.get(subscriber, self._erasures_floor) + 1
+                self._erasures.move_to_end(subscriber)
+            while len(self._erasures) > self._max_entries:
+                _, evicted = self._erasures.popitem(last=False)
+                self._erasures_floor = max(self._erasures_floor, evicted)
+
 
 class RedisLedger:
     """Ledger shared by all function instances through Redis.
@@ -86,12 +121,14 @@ class RedisLedger:
         ttl_seconds: float = 86_400.0,
         timeout_seconds: float = 0.2,
         prefix: str = "segment-novu:ack:",
+        erasures_prefix: str = "segment-novu:erased:",
         cooldown_seconds: float = 5.0,
     ):
         self._url = url
         self._ttl_ms = max(1, round(ttl_seconds * 1000))
         self._timeout = timeout_seconds
         self._prefix = prefix
+        self._erasures_prefix = erasures_prefix
         self._cooldown = cooldown_seconds
         self._client_instance = None
         self._lock = threading.Lock()
@@ -120,6 +157,31 @@ class RedisLedger:
             pipe.execute()
 
         self._guarded("record", len(keys), store, None)
+
+    def erasures(self, subscribers: Sequence[str]) -> dict[str, int] | None:
+        if not subscribers:
+            return {}
+
+        def lookup(client) -> dict[str, int]:
+            values = client.mget([self._erasures_prefix + subscriber for subscriber in subscribers])
+            return {subscriber: int(value or 0) for subscriber, value in zip(subscribers, values)}
+
+        return self._guarded("erasures", len(subscribers), lookup, None)
+
+    def erase(self, subscribers: Sequence[str]) -> None:
+        if not subscribers:
+            return
+
+        def count(client) -> None:
+            pipe = client.pipeline(transaction=False)
+            for subscriber in subscribers:
+                pipe.incr(self._erasures_prefix + subscriber)
+                # The count outlives every entry keyed with an older one, so an expired count (read
+                # as 0) can never make a stale entry match again.
+                pipe.pexpire(self._erasures_prefix + subscriber, self._ttl_ms)
+            pipe.execute()
+
+        self._guarded("erase", len(subscribers), count, None)
 
     def _guarded(self, operation, count, action, fallback):
         if time.monotonic() < self._skip_until:

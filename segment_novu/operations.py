@@ -38,6 +38,11 @@ class Operation:
     def is_trigger(self) -> bool:
         return self.action == TRIGGER
 
+    @property
+    def undone_by_delete(self) -> bool:
+        """Deleting the subscriber removes what this did (Novu drops its subscriptions and tokens)."""
+        return self.action in (SUBSCRIBE_TO_TOPIC, SET_DEVICE_CREDENTIALS)
+
 
 def path_segment(value: str) -> str:
     """One URL path segment. Dots are escaped too: HTTP clients resolve "." and ".." segments away,

@@ -4,7 +4,10 @@ Novu calls and the status Segment gets (timings are the benchmark's business, no
 
 from __future__ import annotations
 
-from segment_novu.delivery import BULK_SIZE, split_triggers, stages
+import time
+
+from segment_novu.delivery import BULK_SIZE, Pacer, split_triggers, stages
+from segment_novu.novu import MIN_CALL_SECONDS
 from segment_novu.operations import delete_subscriber, trigger, upsert_subscriber
 from tests.factories import delete, identify, track, tracks
 from tests.novu_standin import Scripted, error_body
@@ -186,3 +189,93 @@ def test_a_lone_subscriber_change_is_paced_too(serve_function, novu):
     assert (first.status_code, second.status_code) == (200, 503)
     assert "configuration rate" in second.json()["message"]
     assert len(novu.calls("POST", "/v2/subscribers")) == 1
+
+
+def _calls(novu, since: int = 0) -> list[tuple[str, str]]:
+    return [(call.method, call.path) for call in novu.calls()[since:]]
+
+
+def test_a_gdpr_delete_waits_for_the_retried_upsert_before_it_and_resends_keep_the_order(serve_function, novu):
+    """Novu answers the upsert 503: the delete must not go (a resend would upsert after it and bring the
+    deleted person back); on the resend both land, in the events' order."""
+    function = serve_function()
+    novu.script("POST", "/v2/subscribers", Scripted(503, error_body(503, "down")))
+    batch = [identify(0, user="ann", email="ann@example.com"), delete(1, user="ann")]
+
+    first = function.post(batch)
+
+    assert first.status_code == 503
+    assert [(entry["outcome"], entry["reason"]) for entry in first.json()["events"]][1] == (
+        "retry", "not sent: an earlier operation for this subscriber must be retried first")
+    assert _calls(novu) == [("POST", "/v2/subscribers")]
+
+    resent = function.post(batch)
+
+    assert resent.status_code == 200, resent.text
+    assert _calls(novu, 1) == [("POST", "/v2/subscribers"), ("DELETE", "/v2/subscribers/ann")]
+
+
+def test_a_subscribers_later_changes_wait_while_other_subscribers_go_on(serve_function, novu):
+    function = serve_function()
+    novu.script("POST", "/v2/subscribers", Scripted(503, error_body(503, "down")))
+    batch = [identify(0, user="ann", email="a@example.com"), identify(1, user="ann", email="b@example.com"),
+             delete(2, user="ann"), delete(3, user="bob")]
+
+    response = function.post(batch)
+
+    assert response.status_code == 503
+    assert [entry["outcome"] for entry in response.json()["events"]] == ["retry", "retry", "retry", "delivered"]
+    assert sorted(_calls(novu)) == [("DELETE", "/v2/subscribers/bob"), ("POST", "/v2/subscribers")]
+
+
+def _group(index: int, *, user: str, group: str = "team-7") -> dict:
+    return {"type": "group", "userId": user, "messageId": f"g-{index}", "groupId": group, "traits": {"name": "Seven"}}
+
+
+def test_a_membership_acknowledged_before_a_delete_is_sent_again_after_it(serve_function, novu):
+    """The ledger remembers the membership by its content; the delete removed it in Novu, so the next
+    group event for it must reach Novu, not be skipped as already delivered."""
+    function = serve_function(WORKFLOW_DISCOVERY="false")
+    function.post(_group(0, user="ann"))
+    function.post(delete(1, user="ann"))
+
+    again = function.post(_group(2, user="ann"))
+
+    assert again.status_code == 200
+    assert [entry["outcome"] for entry in again.json()["events"]] == ["delivered"]
+    assert _calls(novu, 3) == [("POST", "/v2/topics/team-7/subscriptions")]
+
+
+def test_a_membership_after_a_delete_in_the_same_batch_is_sent(serve_function, novu):
+    function = serve_function(WORKFLOW_DISCOVERY="false")
+    function.post(_group(0, user="ann"))
+
+    response = function.post([_group(0, user="ann"), delete(1, user="ann"), _group(2, user="ann")])
+
+    assert response.status_code == 200
+    assert [entry["outcome"] for entry in response.json()["events"]] == ["duplicate", "delivered", "delivered"]
+    assert _calls(novu, 2) == [("DELETE", "/v2/subscribers/ann"), ("POST", "/v2/topics/team-7/subscriptions")]
+
+
+def test_identical_operations_in_one_request_go_once(serve_function, novu):
+    """Two group events for one topic: one topic upsert (two at once would share an Idempotency-Key,
+    and Novu answers 409 to the second while the first is in flight)."""
+    function = serve_function(WORKFLOW_DISCOVERY="false")
+
+    response = function.post([_group(0, user="ann"), _group(1, user="bob")])
+
+    assert response.status_code == 200, response.text
+    assert [entry["outcome"] for entry in response.json()["events"]] == ["delivered", "delivered"]
+    assert sorted(_calls(novu)) == [
+        ("POST", "/v2/topics"), ("POST", "/v2/topics/team-7/subscriptions"), ("POST", "/v2/topics/team-7/subscriptions"),
+    ]
+
+
+def test_a_pacer_token_is_not_spent_on_a_call_too_late_to_start():
+    pacer = Pacer(rate_per_second=1)
+    pacer.tokens = 0.5  # half a second's wait for the next token
+    now = time.monotonic()
+
+    assert pacer.reserve(now + 0.6) is False  # it would leave less than MIN_CALL_SECONDS for the call
+    assert pacer.tokens < 1
+    assert pacer.reserve(now + 0.5 + MIN_CALL_SECONDS + 0.1) is True

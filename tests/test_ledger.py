@@ -79,6 +79,31 @@ def test_entries_expire(make_ledger):
 # MemoryLedger
 
 
+def test_erasures_count_each_subscribers_deletions(make_ledger):
+    ledger = make_ledger()
+    assert ledger.erasures(["ann", "bob"]) == {"ann": 0, "bob": 0}
+    ledger.erase(["ann"])
+    ledger.erase(["ann", "bob"])
+    assert ledger.erasures(["ann", "bob", "cy"]) == {"ann": 2, "bob": 1, "cy": 0}
+    assert ledger.erasures([]) == {}
+
+
+def test_memory_erasure_counts_never_go_back_when_evicted_for_room():
+    ledger = MemoryLedger(max_entries=2)
+    ledger.erase(["ann", "ann", "bob", "cy"])  # ann's count (2) is evicted
+    assert ledger.erasures(["ann"])["ann"] >= 2
+
+
+def test_null_ledger_knows_no_erasures():
+    assert NullLedger().erasures(["ann"]) is None
+
+
+def test_redis_down_knows_no_erasures():
+    ledger = RedisLedger(f"redis://127.0.0.1:{_free_port()}/0")
+    ledger.erase(["ann"])
+    assert ledger.erasures(["ann"]) is None
+
+
 def test_memory_keeps_the_newest_entries():
     ledger = MemoryLedger(max_entries=3)
     ledger.record(["k1", "k2", "k3", "k4", "k5"])
