@@ -9,7 +9,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from segment_novu import answer, authentication, config, events, intake, logs, mapping, outcomes, rules
+from segment_novu import (
+    answer, authentication, config, content_encoding, events, intake, logs, mapping, outcomes, rules,
+)
 from segment_novu.answer import Answer
 from segment_novu.delivery import Courier
 from segment_novu.ledger import build_ledger
@@ -135,7 +137,7 @@ class Bridge:
                 workflows=missing,
             )
 
-    def _authenticate(self, request: Request) -> Answer | None:
+    def _authenticate(self, request: Request, body: bytes) -> Answer | None:
         if not self.shared_secrets and self.auth_token is None:
             return None  # nothing to check against (the bridge warned at start); the headers go unread
         try:
@@ -146,7 +148,7 @@ class Bridge:
             return answer.error(503, "the shared secret cannot be read right now; retry later")
         try:
             authentication.authenticate(
-                request.body,
+                body,
                 request.headers.getlist("X-Signature"),
                 request.headers.getlist("Authorization"),
                 secrets,
@@ -165,15 +167,20 @@ class Bridge:
             return answer.error(405, f"method {request.method} not allowed: POST events", {"Allow": "POST, PUT, PATCH"})
         if request.body is None:
             return answer.error(413, f"body larger than MAX_BODY_BYTES ({self.settings.max_body_bytes} bytes)")
-        refused = self._authenticate(request)
+        try:
+            body = content_encoding.decode(
+                request.body, request.headers.get("Content-Encoding"), self.settings.max_body_bytes
+            )
+        except intake.Rejected as error:
+            return _rejected(error)
+        refused = self._authenticate(request, body)
         if refused is not None:
             return refused
         try:
             intake.check_content_type(request.headers.get("Content-Type"))
-            incoming = intake.split(intake.parse_json(request.body, self.settings.max_json_depth))
+            incoming = intake.split(intake.parse_json(body, self.settings.max_json_depth))
         except intake.Rejected as error:
-            logs.warning("request rejected", status=error.status, reason=error.message)
-            return answer.error(error.status, error.message)
+            return _rejected(error)
         result, reports = self._process(incoming, deadline)
         answered = {
             "status": result.status,
@@ -239,6 +246,11 @@ class Bridge:
 
         ordered = [reports[index] for index in range(len(incoming.items))]
         return answer.decide(ordered, is_batch=incoming.is_batch, extra=extra), ordered
+
+
+def _rejected(error: intake.Rejected) -> Answer:
+    logs.warning("request rejected", status=error.status, reason=error.message)
+    return answer.error(error.status, error.message)
 
 
 def _workflow_not_found(operation: Operation, result: Result) -> bool:
