@@ -52,7 +52,7 @@ def handler(request):
     received_at = time.monotonic()
     token = logs.bind_trace(None)
     try:
-        with logs.gathered():
+        with logs.request_scope():
             return _handle(request, received_at)
     finally:
         logs.reset_trace(token)

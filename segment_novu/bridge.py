@@ -101,7 +101,7 @@ class Bridge:
     @classmethod
     def from_environment(cls) -> "Bridge":
         settings = config.load()
-        logs.set_level(settings.log_level)
+        logs.configure(settings.log_level)
         return cls(settings)
 
     def _announce(self) -> None:

@@ -150,7 +150,7 @@ def replay(arguments) -> int:
     except ReplayError as error:
         print(str(error), file=sys.stderr)
         return CANNOT
-    logs.set_level(settings.log_level if arguments.verbose else "CRITICAL")
+    logs.configure(settings.log_level if arguments.verbose else "CRITICAL")
     results = sys.stdout
     # The bridge logs JSON lines on stdout; here stdout carries the results, so logs go to stderr.
     with contextlib.redirect_stdout(sys.stderr):

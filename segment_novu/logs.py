@@ -1,36 +1,134 @@
-"""Structured JSON log lines on stdout, shaped for Cloud Logging.
+"""Structured JSON log lines on stdout, shaped for Cloud Logging, through the standard library's ``logging``.
 
-One JSON object per line with ``severity`` and ``message``; Cloud Logging parses it. Callers pass
-identifiers, types, outcomes and timings as fields, never payloads or secrets: this module has no
-way to tell a secret from an id, so the rule lives at the call sites and in the log-scanning tests.
+Each entry is one JSON object, written in one ``write``, with ``severity``, ``message`` and ``time``
+(RFC 3339, the only form Cloud Logging reads as the entry's time), and the request's trace. One write
+per entry matters: with ``LOG_EXECUTION_ID=true`` functions-framework swaps ``sys.stdout`` during a
+request for a wrapper that parses each write as one JSON document and adds the execution id, so the
+handler writes to ``sys.stdout`` as it is at each entry. The ``segment_novu`` logger is an ordinary
+one (add handlers, change its level); it does not propagate, so a root handler never doubles a line.
+
+Callers pass identifiers, types, outcomes and timings as fields, never payloads or secrets: this module
+has no way to tell a secret from an id, so the rule lives at the call sites and in the log-scanning tests.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextvars
+import logging
 import re
 import sys
-import threading
 import time
 
 from segment_novu import codec
 
-_SEVERITIES = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-_rank = {name: rank for rank, name in enumerate(_SEVERITIES)}
-_minimum = _rank["INFO"]
-_write_lock = threading.Lock()
+LOGGER_NAME = "segment_novu"
+_SEVERITIES = {
+    logging.DEBUG: "DEBUG", logging.INFO: "INFO", logging.WARNING: "WARNING", logging.ERROR: "ERROR",
+    logging.CRITICAL: "CRITICAL",
+}
+_LEVELS = {name: level for level, name in _SEVERITIES.items()}
 
 _trace = contextvars.ContextVar("trace", default=None)
-_gathering = contextvars.ContextVar("gathering", default=None)
 
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
 _CLOUD_TRACE = re.compile(r"^([0-9a-fA-F]{32})(?:/|$)")
 
 
-def set_level(name: str) -> None:
-    global _minimum
-    _minimum = _rank.get(name.upper(), _rank["INFO"])
+def rfc3339(timestamp: float) -> str:
+    """UTC with microseconds and a ``Z``: what Cloud Logging reads from a ``time`` field."""
+    whole = int(timestamp)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{int((timestamp - whole) * 1e6):06d}Z"
+
+
+class JsonFormatter(logging.Formatter):
+    """One Cloud Logging entry per record; ``extra={"fields": {...}}`` adds fields (None ones left out)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "severity": _SEVERITIES.get(record.levelno, record.levelname),
+            "message": record.getMessage(),
+            "time": rfc3339(record.created),
+        }
+        fields = getattr(record, "fields", None)
+        if fields:
+            entry.update({key: value for key, value in fields.items() if value is not None})
+        trace = _trace.get()
+        if trace:
+            entry["logging.googleapis.com/trace"] = trace
+        # ASCII whatever stdout's encoding: a character it cannot encode would fail the request's answer.
+        return codec.dumps(entry, default=str, ensure_ascii=True).decode("ascii")
+
+
+# While requests are in flight, entries stay in stdout's buffer and leave together when the last one
+# ends, or once the oldest has waited HOLD_SECONDS: a flush per request is a system call per request
+# (bench/ANALYSIS.md has the figure). Each entry is still its own write, made in its request's context,
+# so the execution-id wrapper (which flushes each entry itself) sees them one by one.
+HOLD_SECONDS = 0.1
+
+
+class StdoutHandler(logging.StreamHandler):
+    """Writes to ``sys.stdout`` as it is at each entry, and flushes as ``HOLD_SECONDS`` says."""
+
+    def __init__(self):
+        super().__init__()
+        self.in_flight = 0
+        self.unflushed_since: float | None = None
+
+    @property
+    def stream(self):
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        """Always the current ``sys.stdout``: nothing to keep."""
+
+    def flush(self) -> None:
+        """After each entry, under the handler's lock."""
+        now = time.monotonic()
+        if self.unflushed_since is None:
+            self.unflushed_since = now
+        if self.in_flight == 0 or now - self.unflushed_since >= HOLD_SECONDS:
+            self._flush_now()
+
+    def request_started(self) -> None:
+        with self.lock:
+            self.in_flight += 1
+
+    def request_ended(self) -> None:
+        with self.lock:
+            self.in_flight -= 1
+            if self.unflushed_since is not None and (
+                self.in_flight == 0 or time.monotonic() - self.unflushed_since >= HOLD_SECONDS
+            ):
+                self._flush_now()
+
+    def flush_held(self) -> None:
+        with self.lock:
+            if self.unflushed_since is not None:
+                self._flush_now()
+
+    def _flush_now(self) -> None:
+        self.unflushed_since = None
+        stream = sys.stdout
+        if stream is not None and hasattr(stream, "flush"):
+            stream.flush()
+
+
+_handler = StdoutHandler()
+_handler.setFormatter(JsonFormatter())
+logger = logging.getLogger(LOGGER_NAME)
+logger.addHandler(_handler)
+logger.setLevel(logging.INFO)
+logger.propagate = False
+atexit.register(_handler.flush_held)
+
+
+def configure(level: str) -> None:
+    """Sets the level, and enables the logger again: ``logging.config.dictConfig`` (which
+    functions-framework runs under ``LOG_EXECUTION_ID``) disables every logger that already exists."""
+    logger.setLevel(_LEVELS.get(level.upper(), logging.INFO))
+    logger.disabled = False
 
 
 def trace_from_headers(headers, project: str | None) -> str | None:
@@ -53,88 +151,22 @@ def reset_trace(token: contextvars.Token) -> None:
     _trace.reset(token)
 
 
-def log(severity: str, message: str, **fields) -> None:
-    if _rank[severity] < _minimum:
-        return
-    entry = {"severity": severity, "message": message, "time": time.time()}
-    entry.update({key: value for key, value in fields.items() if value is not None})
-    trace = _trace.get()
-    if trace:
-        entry["logging.googleapis.com/trace"] = trace
-    # ASCII whatever stdout's encoding: a character it cannot encode would fail the request's answer.
-    line = codec.dumps(entry, default=str, ensure_ascii=True).decode("ascii") + "\n"
-    gathered = _gathering.get()
-    if gathered is not None:
-        gathered.append(line)
-    else:
-        _write(line)
+class request_scope:
+    """A request in flight: its entries may wait in stdout's buffer until the last request ends."""
 
-
-# A finished request's lines wait while other requests are in flight and leave with theirs: under load
-# one write per request was a system call per request, each handing the GIL to another thread. They
-# are written when the last request in flight ends, so nothing waits while the instance is idle, or
-# once the oldest has waited HOLD_SECONDS.
-HOLD_SECONDS = 0.1
-_held: list[str] = []
-_held_since = 0.0
-_in_flight = 0
-_held_lock = threading.Lock()
-
-
-def gathered() -> _Gathered:
-    """A request's block: lines logged inside it (from any thread running in its context) are written
-    together after it ends, in one write with those of requests that ended alongside it. Every line
-    keeps the time it was logged at."""
-    return _Gathered()
-
-
-class _Gathered:
-    __slots__ = ("lines", "token")
+    __slots__ = ()
 
     def __enter__(self) -> None:
-        global _in_flight
-        self.lines: list[str] = []
-        self.token = _gathering.set(self.lines)
-        with _held_lock:
-            _in_flight += 1
+        _handler.request_started()
 
     def __exit__(self, *exception) -> None:
-        global _in_flight, _held_since
-        _gathering.reset(self.token)
-        now = time.monotonic()
-        with _held_lock:
-            _in_flight -= 1
-            if self.lines:
-                if not _held:
-                    _held_since = now
-                _held.extend(self.lines)
-            due = bool(_held) and (_in_flight == 0 or now - _held_since >= HOLD_SECONDS)
-        if due:
-            flush()
+        _handler.request_ended()
 
 
-def flush() -> None:
-    """Writes the held lines now (also at exit)."""
-    with _write_lock:
-        with _held_lock:
-            text = "".join(_held)
-            _held.clear()
-        if text:
-            _emit(text)
-
-
-atexit.register(flush)
-
-
-def _write(text: str) -> None:
-    with _write_lock:
-        _emit(text)
-
-
-def _emit(text: str) -> None:
-    """Writes ``text`` in one write; the caller holds _write_lock."""
-    sys.stdout.write(text)
-    sys.stdout.flush()
+def log(severity: str, message: str, **fields) -> None:
+    level = _LEVELS[severity]
+    if logger.isEnabledFor(level):
+        logger.log(level, message, extra={"fields": fields})
 
 
 def info(message: str, **fields) -> None:

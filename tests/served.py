@@ -18,7 +18,8 @@ from werkzeug.serving import make_server
 from segment_novu import config, logs
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-CONTROLLED_VARIABLES = config.VARIABLES
+# LOG_EXECUTION_ID is functions-framework's, read when the app is created.
+CONTROLLED_VARIABLES = (*config.VARIABLES, "LOG_EXECUTION_ID")
 
 
 class ServedFunction:
@@ -54,7 +55,7 @@ def serve(env: dict[str, str]):
             server.shutdown()
             server.server_close()
     finally:
-        logs.set_level("INFO")  # the served function sets the process-wide level from LOG_LEVEL
+        logs.configure("INFO")  # the served function sets the process-wide level from LOG_LEVEL
         for name, value in saved.items():
             if value is None:
                 os.environ.pop(name, None)

@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 import threading
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -215,29 +216,65 @@ def test_lines_logged_on_delivery_threads_carry_the_request_trace(serve_function
     assert secret_read.get(TRACE_FIELD) == f"projects/proj/traces/{TRACE_ID}"
 
 
-def test_lines_gathered_for_a_request_are_written_together_in_order(capsys):
-    """A request's lines, its delivery threads' included, leave in one write when it ends: none
-    before, none lost, each with the time it was logged at."""
-    with logs.gathered():
+class RecordingStdout:
+    """Stands in for sys.stdout (no wire: what is asserted is the calls made on it)."""
+
+    def __init__(self):
+        self.calls: list[tuple[str, str | None]] = []
+
+    def write(self, text: str) -> int:
+        self.calls.append(("write", text))
+        return len(text)
+
+    def flush(self) -> None:
+        self.calls.append(("flush", None))
+
+    def writes(self) -> list[str]:
+        return [text for call, text in self.calls if call == "write"]
+
+    def flushes(self) -> int:
+        return sum(call == "flush" for call, _ in self.calls)
+
+
+def record_stdout(monkeypatch) -> RecordingStdout:
+    """Called in the test itself: pytest's capture puts its own sys.stdout back after fixtures run."""
+    recording = RecordingStdout()
+    monkeypatch.setattr(sys, "stdout", recording)
+    return recording
+
+
+def test_every_entry_is_one_write_with_an_rfc3339_time(monkeypatch):
+    written = record_stdout(monkeypatch)
+    with logs.request_scope():
         logs.info("first", index=1)
         context = contextvars.copy_context()
         worker = threading.Thread(target=context.run, args=(logs.warning, "from a delivery thread"))
         worker.start()
         worker.join()
         logs.info("last", index=3)
-        assert capsys.readouterr().out == ""
-    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
 
-    assert [(line["severity"], line["message"]) for line in lines] == [
+    entries = [json.loads(text) for text in written.writes()]
+    assert [(entry["severity"], entry["message"]) for entry in entries] == [
         ("INFO", "first"), ("WARNING", "from a delivery thread"), ("INFO", "last"),
     ]
-    assert lines[0]["time"] <= lines[1]["time"] <= lines[2]["time"]
-    logs.info("after the block")
-    assert json.loads(capsys.readouterr().out)["message"] == "after the block"
+    assert all(text.endswith("}\n") and text.count("\n") == 1 for text in written.writes())
+    times = [datetime.fromisoformat(entry["time"]) for entry in entries]
+    assert all(entry["time"].endswith("Z") for entry in entries)
+    assert times == sorted(times) and times[0].tzinfo is not None
+
+
+def test_entries_of_a_request_are_flushed_when_it_ends(monkeypatch):
+    written = record_stdout(monkeypatch)
+    with logs.request_scope():
+        logs.info("inside")
+        assert written.flushes() == 0
+    assert written.flushes() == 1
+    logs.info("outside any request")
+    assert written.flushes() == 2
 
 
 class InFlight:
-    """Another request's block, open in its own thread until ``end`` is called."""
+    """Another request, open in its own thread until ``end`` is called."""
 
     def __init__(self, message: str):
         self.opened, self.release = threading.Event(), threading.Event()
@@ -246,7 +283,7 @@ class InFlight:
         assert self.opened.wait(2)
 
     def _run(self, message: str) -> None:
-        with logs.gathered():
+        with logs.request_scope():
             self.opened.set()
             self.release.wait(2)
             logs.info(message)
@@ -256,41 +293,40 @@ class InFlight:
         self.thread.join(2)
 
 
-def test_lines_of_a_request_ending_while_another_is_in_flight_leave_with_the_last_one(capsys):
-    """Under load one write per request was a system call per request: a finished request's lines
-    wait for the last request in flight, then both leave in one write, in the order they ended."""
+def test_entries_of_a_request_ending_while_another_is_in_flight_are_flushed_with_the_last_one(monkeypatch):
+    written = record_stdout(monkeypatch)
+    """Under load a flush per request is a system call per request: a finished request's entries wait
+    in stdout's buffer for the last request in flight (each entry still its own write)."""
     other = InFlight("from the request still in flight")
-    with logs.gathered():
+    with logs.request_scope():
         logs.info("from the request that ends first")
-    held = capsys.readouterr().out
+    assert written.flushes() == 0
     other.end()
-    written = capsys.readouterr().out
 
-    assert held == ""
-    assert [json.loads(line)["message"] for line in written.splitlines()] == [
+    assert [json.loads(text)["message"] for text in written.writes()] == [
         "from the request that ends first", "from the request still in flight",
     ]
+    assert written.calls[-1] == ("flush", None) and written.flushes() == 1
 
 
-def test_held_lines_leave_once_the_oldest_has_waited_long_enough(capsys, monkeypatch):
-    """A request in flight for long does not hold back the lines of those that ended meanwhile."""
+def test_held_entries_are_flushed_once_the_oldest_has_waited_long_enough(monkeypatch):
+    written = record_stdout(monkeypatch)
     monkeypatch.setattr(logs, "HOLD_SECONDS", 0.0)
     other = InFlight("from the long request")
     try:
-        with logs.gathered():
+        with logs.request_scope():
             logs.info("from a short request")
-        assert json.loads(capsys.readouterr().out)["message"] == "from a short request"
+        assert written.flushes() >= 1
     finally:
         other.end()
-    assert json.loads(capsys.readouterr().out)["message"] == "from the long request"
 
 
 def test_held_lines_are_written_at_exit():
     """A process that exits while a request is still in flight writes the lines held for it."""
     script = (
         "from segment_novu import logs\n"
-        "logs.gathered().__enter__()  # a request that never ends\n"
-        "with logs.gathered():\n"
+        "logs.request_scope().__enter__()  # a request that never ends\n"
+        "with logs.request_scope():\n"
         "    logs.info('held until exit')\n"
     )
     finished = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=30,
@@ -298,3 +334,26 @@ def test_held_lines_are_written_at_exit():
 
     assert finished.returncode == 0, finished.stderr
     assert json.loads(finished.stdout)["message"] == "held until exit"
+
+
+def test_under_log_execution_id_every_entry_stays_one_entry_with_its_severity_and_execution_id(
+    serve_function, novu, capfd
+):
+    """functions-framework's LOG_EXECUTION_ID parses each write to stdout as one JSON document: a
+    request's entries must arrive one by one, each with its own severity, time and the execution id."""
+    function = serve_function(LOG_EXECUTION_ID="true", GOOGLE_CLOUD_PROJECT="proj")
+    capfd.readouterr()
+    batch = b"[" + TRACK + b"," + TRACK.replace(b"m-track-1", b"m-track-2") + b"]"
+
+    response = function.post(data=batch, headers={"Function-Execution-Id": "exec-42",
+                                                  "traceparent": f"00-{TRACE_ID}-00f067aa0ba902b7-01"})
+
+    assert response.status_code == 200, response.text[:500]
+    entries = [entry for entry in log_lines(capfd) if entry["message"].startswith(("event", "request"))]
+    assert [(entry["severity"], entry["message"]) for entry in entries] == [
+        ("INFO", "event delivered"), ("INFO", "event delivered"), ("INFO", "request answered"),
+    ]
+    for entry in entries:
+        assert entry["logging.googleapis.com/labels"] == {"execution_id": "exec-42"}
+        assert entry[TRACE_FIELD] == f"projects/proj/traces/{TRACE_ID}"
+        datetime.fromisoformat(entry["time"])
