@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 
 from segment_novu import (
-    answer, authentication, config, content_encoding, events, intake, logs, mapping, outcomes, rules,
+    answer, authentication, config, content_encoding, events, intake, logs, mapping, outcomes, rules, secrets,
 )
 from segment_novu.answer import Answer
 from segment_novu.delivery import Courier
@@ -137,21 +137,24 @@ class Bridge:
                 workflows=missing,
             )
 
-    def _authenticate(self, request: Request, body: bytes) -> Answer | None:
+    def _authenticate(self, request: Request, body: bytes, deadline: float) -> Answer | None:
         if not self.shared_secrets and self.auth_token is None:
             return None  # nothing to check against (the bridge warned at start); the headers go unread
-        try:
-            secrets = [source.get() for source in self.shared_secrets]
-            token = self.auth_token.get() if self.auth_token else None
-        except SecretUnavailable as error:
-            logs.error("cannot read the Segment shared secret", error=str(error))
+        credentials = [*self.shared_secrets, *([self.auth_token] if self.auth_token else [])]
+        # The Novu key is read alongside (its failure is the delivery's to answer): one wait, not two.
+        also = [self.novu_key] if self.novu_key is not None and not self.settings.dry_run else []
+        values = secrets.read_all(credentials + also, deadline)[: len(credentials)]
+        unavailable = [value for value in values if isinstance(value, SecretUnavailable)]
+        if unavailable:
+            logs.error("cannot read the Segment shared secret", error=str(unavailable[0]))
             return answer.error(503, "the shared secret cannot be read right now; retry later")
+        shared, token = values[: len(self.shared_secrets)], (values[-1] if self.auth_token else None)
         try:
             authentication.authenticate(
                 body,
                 request.headers.getlist("X-Signature"),
                 request.headers.getlist("Authorization"),
-                secrets,
+                shared,
                 token,
                 accept_first_element=self.settings.accept_first_element_signature,
             )
@@ -173,7 +176,7 @@ class Bridge:
             )
         except intake.Rejected as error:
             return _rejected(error)
-        refused = self._authenticate(request, body)
+        refused = self._authenticate(request, body, deadline)
         if refused is not None:
             return refused
         try:

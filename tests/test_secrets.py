@@ -209,3 +209,90 @@ def test_concurrent_refreshes_read_at_most_twice(secret_manager):
 
     assert run_in_threads(20, source.refresh) == ["key-2"] * 20
     assert len(secret_manager.calls) <= 3  # the first get, then one or two refresh reads
+
+
+def test_expired_value_is_served_while_another_caller_reads_it(secret_manager):
+    secret_manager.set(SECRET, "key-1")
+    source = managed(secret_manager, ttl_seconds=0.05)
+    assert source.get() == "key-1"
+    secret_manager.set(SECRET, "key-2")
+    secret_manager.delay(0.5)
+    time.sleep(0.1)
+
+    reader = threading.Thread(target=source.get)
+    reader.start()
+    time.sleep(0.1)  # the reader now holds the read
+    started = time.monotonic()
+    assert source.get() == "key-1"
+    assert time.monotonic() - started < 0.1, "waited for the other caller's read"
+    reader.join()
+    assert source.get() == "key-2"
+    assert len(secret_manager.calls) == 2
+
+
+def test_past_the_grace_callers_wait_for_the_read(secret_manager, monkeypatch):
+    monkeypatch.setattr(secrets, "STALE_GRACE_SECONDS", 0.0)
+    secret_manager.set(SECRET, "key-1")
+    source = managed(secret_manager, ttl_seconds=0.05)
+    assert source.get() == "key-1"
+    secret_manager.set(SECRET, "key-2")
+    secret_manager.delay(0.3)
+    time.sleep(0.1)
+
+    assert run_in_threads(5, source.get) == ["key-2"] * 5
+    assert len(secret_manager.calls) == 2
+
+
+def test_a_read_ends_by_the_deadline(secret_manager):
+    secret_manager.set(SECRET, "key-1")
+    secret_manager.delay(3)
+    source = managed(secret_manager, timeout_seconds=2.0)
+
+    started = time.monotonic()
+    with pytest.raises(SecretUnavailable):
+        source.get(deadline=started + 0.3)
+    assert time.monotonic() - started < 0.6
+
+
+def test_no_read_starts_without_time_left(secret_manager):
+    secret_manager.set(SECRET, "key-1")
+    source = managed(secret_manager)
+
+    with pytest.raises(SecretUnavailable, match="no time left"):
+        source.get(deadline=time.monotonic() + secrets.MIN_READ_SECONDS / 2)
+    assert secret_manager.calls == []
+
+
+def test_a_caller_waiting_for_another_read_gives_up_at_its_deadline(secret_manager):
+    secret_manager.set(SECRET, "key-1")
+    secret_manager.delay(1.0)
+    source = managed(secret_manager)
+    reader = threading.Thread(target=source.get)
+    reader.start()
+    time.sleep(0.1)
+
+    started = time.monotonic()
+    with pytest.raises(SecretUnavailable, match="timed out waiting"):
+        source.get(deadline=started + 0.2)
+    assert time.monotonic() - started < 0.5
+    reader.join()
+
+
+def test_read_all_reads_due_secrets_at_the_same_time(secret_manager):
+    secret_manager.set(SECRET, "key-1")
+    secret_manager.set("projects/p/secrets/shared", "shared-1")
+    secret_manager.delay(0.4)
+    sources = [managed(secret_manager), managed(secret_manager, "projects/p/secrets/shared"), SecretSource("literal")]
+
+    started = time.monotonic()
+    assert secrets.read_all(sources, started + 2.0) == ["key-1", "shared-1", "literal"]
+    assert time.monotonic() - started < 0.7, "read one after the other"
+
+
+def test_read_all_returns_each_failure_in_its_place(secret_manager):
+    secret_manager.set(SECRET, "key-1")
+    sources = [managed(secret_manager), managed(secret_manager, "projects/p/secrets/missing")]
+
+    values = secrets.read_all(sources, time.monotonic() + 2.0)
+    assert values[0] == "key-1"
+    assert isinstance(values[1], SecretUnavailable)

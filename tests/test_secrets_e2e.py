@@ -187,3 +187,19 @@ def test_shared_secret_unavailable_is_retryable_and_calls_nobody(serve_managed, 
 
     assert_answer(response, 503, contains="shared secret cannot be read")
     assert novu.calls() == []
+
+
+def test_shared_secret_and_novu_key_are_read_at_the_same_time(serve_managed, secret_manager, novu):
+    secret_manager.set(NOVU_KEY_SECRET, "nk")
+    secret_manager.set(SHARED_SECRET_NAME, "shared")
+    secret_manager.delay(0.6)
+    function = serve_managed(SEGMENT_SHARED_SECRET=SHARED_SECRET_NAME, DEADLINE_SECONDS="5")
+
+    started = time.monotonic()
+    response = function.post(data=ORDER, headers={"X-Signature": sign(ORDER, "shared")})
+    elapsed = time.monotonic() - started
+
+    assert_answer(response, 200)
+    assert sorted(secret_manager.calls) == sorted([f"{NOVU_KEY_SECRET}/versions/latest",
+                                                   f"{SHARED_SECRET_NAME}/versions/latest"])
+    assert elapsed < 1.1, f"the two reads took {elapsed:.2f} s: one after the other"
