@@ -21,7 +21,7 @@ from segment_novu import codec
 from segment_novu.operations import DELETE_SUBSCRIBER, SUBSCRIBE_TO_TOPIC, SUBSCRIBERS_PATH, Operation
 from segment_novu.outcomes import DELIVERED, MISCONFIGURED, RATE_LIMITED, REJECTED, RETRY, SKIPPED, Result
 from segment_novu.secrets import SecretSource, SecretUnavailable
-from segment_novu.transport import HTTPAnswer, KeepAliveAdapter
+from segment_novu.transport import MAX_ANSWER_BYTES, AnswerTooLarge, HTTPAnswer, KeepAliveAdapter
 
 BULK_PATH = "/v1/events/trigger/bulk"
 USER_AGENT = "segment-novu-bridge/1.0"
@@ -165,6 +165,7 @@ class NovuClient:
             headers["Content-Length"] = str(len(encoded_body))
         if idempotent:
             headers["Idempotency-Key"] = idempotency_key(path, encoded_body or b"")
+        # Through the transport the second limit bounds the whole call, connecting included.
         timeouts = (min(1.0, timeout), timeout)
         if self.via_proxy:
             return self.session.request(method, self.base_url + path, headers=headers, data=encoded_body,
@@ -197,8 +198,15 @@ class NovuClient:
                 return Result(RETRY, f"Novu API key unavailable: {error}")
             except requests.Timeout:
                 return Result(RETRY, "Novu did not answer in time")
+            except requests.exceptions.SSLError as error:
+                if "certificate verify failed" in str(error).lower():
+                    return Result(RETRY, "could not connect to Novu: its TLS certificate is not trusted (a private "
+                                         "CA: name its bundle in REQUESTS_CA_BUNDLE or SSL_CERT_FILE)")
+                return Result(RETRY, "could not connect to Novu")
             except requests.ConnectionError:
                 return Result(RETRY, "could not connect to Novu")
+            except AnswerTooLarge:
+                return Result(RETRY, f"Novu's answer is larger than {MAX_ANSWER_BYTES} bytes: not read")
             except requests.RequestException as error:
                 return Result(RETRY, f"Novu request failed: {type(error).__name__}")
             if attempts > 3:
