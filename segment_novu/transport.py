@@ -202,10 +202,6 @@ class KeepAliveAdapter(BaseAdapter):
         ends = time.monotonic() + (call_timeout if call_timeout is not None else 1e9)
         message = _message(method, url, headers, body, self.host_header)
         kept = self._checkout(ends)
-        # Invariant: a request is sent a second time only if resending it cannot act twice. Every
-        # POST NovuClient sends that could act twice carries an Idempotency-Key (Novu answers a
-        # repeat from its cache); PUT, PATCH and DELETE set or remove state, and GET reads it.
-        may_resend = method != "POST" or _has_header(headers, "Idempotency-Key")
         while True:
             reused = kept is not None
             if kept is None:
@@ -217,7 +213,7 @@ class KeepAliveAdapter(BaseAdapter):
                 kept.close()
                 # A kept connection the server closed while idle fails before any byte of an
                 # answer arrives: the request is sent once more, on a new connection.
-                if reused and may_resend and kept.received == 0 and _dead_connection(error):
+                if reused and kept.received == 0 and _dead_connection(error) and _resendable(method, headers):
                     kept = None
                     continue
                 if isinstance(error, AnswerTooLarge):
@@ -317,11 +313,14 @@ def _step_limit(connect_timeout: float | None, ends: float) -> float:
     return left if connect_timeout is None else min(connect_timeout, left)
 
 
-def _has_header(headers, name: str) -> bool:
-    if isinstance(headers, CaseInsensitiveDict):
-        return name in headers
-    lower = name.lower()
-    return any(key.lower() == lower for key in headers)
+def _resendable(method: str, headers) -> bool:
+    """Invariant: a request is sent a second time only if that cannot make it act twice. A POST only
+    with an Idempotency-Key: Novu answers a repeated key from its cache, and where Novu ignores the
+    header, every POST NovuClient sends is idempotent by its body (triggers carry a transactionId
+    Novu deduplicates; subscriber and topic POSTs upsert). PUT, PATCH and DELETE set or remove state."""
+    if method != "POST":
+        return True
+    return "Idempotency-Key" in headers or any(name.lower() == "idempotency-key" for name in headers)
 
 
 def _dead_connection(error: Exception) -> bool:
