@@ -5,7 +5,9 @@ leaves in one write; the answer is read whole by a small HTTP/1.1 reader; the co
 the next call. NovuClient calls ``exchange`` (plain headers in, an ``HTTPAnswer`` out); ``send`` wraps
 the same call in requests' PreparedRequest and Response for any other user of the session. A call
 through a proxy, a streamed answer, or TLS settings other than the adapter's own go to requests'
-``HTTPAdapter`` instead. Why this exists rather than urllib3, measured: bench/ANALYSIS.md.
+``HTTPAdapter`` instead. An ``http://`` proxy given as ``proxy`` is the adapter's own: an ``https``
+origin is reached through a ``CONNECT`` tunnel, a plain one by requests in absolute form. Why this
+exists rather than urllib3, measured: bench/ANALYSIS.md.
 
 What a call through the fast path guarantees:
 - it ends within its time limit counted from its start (connecting included), whatever the network
@@ -36,7 +38,8 @@ import requests
 import urllib3
 from requests.adapters import BaseAdapter, HTTPAdapter
 from requests.structures import CaseInsensitiveDict
-from requests.utils import get_encoding_from_headers, select_proxy
+from requests.auth import _basic_auth_str
+from requests.utils import get_auth_from_url, get_encoding_from_headers, select_proxy
 
 # A kept connection idle longer than this is checked before reuse: Novu's servers may have closed it
 # (Node.js closes idle connections after 5 s). A busier connection is sent on without the extra poll;
@@ -166,13 +169,17 @@ class KeepAliveAdapter(BaseAdapter):
     is checked against (default: ``trusted_ca_bundle()``)."""
 
     def __init__(self, base_url: str, *, pool_size: int = 32, ca_bundle: str | None = None,
-                 idle_check_seconds: float = IDLE_CHECK_SECONDS):
+                 proxy: str | None = None, idle_check_seconds: float = IDLE_CHECK_SECONDS):
         super().__init__()
         parts = urlsplit(base_url)
         self.scheme = parts.scheme
         self.host = parts.hostname
         self.port = parts.port or (443 if parts.scheme == "https" else 80)
         self.host_header = parts.netloc.rsplit("@", 1)[-1]
+        if proxy is not None and not self.carries(proxy):
+            raise ValueError("only an http:// proxy is carried by the adapter itself")
+        self.proxy = proxy
+        self._proxy_headers = _proxy_headers(proxy) if proxy else {}
         self.pool_size = pool_size
         self.ca_bundle = ca_bundle or trusted_ca_bundle()
         self.idle_check_seconds = idle_check_seconds
@@ -181,10 +188,16 @@ class KeepAliveAdapter(BaseAdapter):
         self._tls_context: ssl.SSLContext | None = None
         self._fallback: HTTPAdapter | None = None
 
+    @staticmethod
+    def carries(proxy: str | None) -> bool:
+        """Can calls through ``proxy`` take the fast path? (SOCKS and TLS to the proxy cannot.)"""
+        return proxy is not None and urlsplit(proxy).scheme == "http"
+
     def send(self, request, stream=False, timeout=None, verify=True, cert=None, proxies=None):
         """requests' adapter interface. On the fast path the read timeout bounds the whole call."""
         own_trust = verify is True or verify == self.ca_bundle
-        if stream or not own_trust or cert or (proxies and select_proxy(request.url, proxies)):
+        own_proxy = (select_proxy(request.url, proxies) if proxies else None) == self.proxy
+        if stream or not own_trust or cert or not own_proxy:
             return self._send_through_fallback(request, stream, timeout, verify, cert, proxies)
         try:
             answer = self.exchange(request.method, request.url, request.headers, request.body, timeout)
@@ -200,7 +213,10 @@ class KeepAliveAdapter(BaseAdapter):
         Failures raise the requests exceptions ``send`` raises."""
         connect_timeout, call_timeout = timeout if isinstance(timeout, tuple) else (timeout, timeout)
         ends = time.monotonic() + (call_timeout if call_timeout is not None else 1e9)
-        message = _message(method, url, headers, body, self.host_header)
+        if self.proxy is not None and self.scheme == "http":  # absolute form, to the proxy
+            message = _message(method, url, {**headers, **self._proxy_headers}, body, self.host_header, url)
+        else:
+            message = _message(method, url, headers, body, self.host_header, _target(url))
         kept = self._checkout(ends)
         while True:
             reused = kept is not None
@@ -261,16 +277,49 @@ class KeepAliveAdapter(BaseAdapter):
         the call's end."""
         sock = None
         try:
-            sock = socket.create_connection((self.host, self.port), _step_limit(connect_timeout, ends))
+            if self.proxy is None:
+                address = (self.host, self.port)
+            else:
+                proxy = urlsplit(self.proxy)
+                address = (proxy.hostname, proxy.port or 80)
+            sock = socket.create_connection(address, _step_limit(connect_timeout, ends))
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self.proxy is not None and self.scheme == "https":
+                self._tunnel(sock, connect_timeout, ends)
             if self.scheme == "https":
                 sock.settimeout(_step_limit(connect_timeout, ends))
                 sock = self._tls().wrap_socket(sock, server_hostname=self.host)
             return _Kept(sock, ends)
+        except requests.exceptions.ProxyError:
+            sock.close()
+            raise
         except (OSError, ValueError) as error:
             if sock is not None:
                 sock.close()
             raise _requests_error(error, connecting=True) from error
+
+    def _tunnel(self, sock: socket.socket, connect_timeout: float | None, ends: float) -> None:
+        """Ask the proxy for a tunnel to the origin; on return the socket carries the origin's bytes."""
+        authority = f"{self.host}:{self.port}"
+        lines = [f"CONNECT {authority} HTTP/1.1", f"Host: {authority}",
+                 *(f"{name}: {value}" for name, value in self._proxy_headers.items())]
+        sock.settimeout(_step_limit(connect_timeout, ends))
+        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+        head = b""
+        while b"\r\n\r\n" not in head:  # nothing follows the proxy's answer until the client speaks
+            sock.settimeout(_step_limit(connect_timeout, ends))
+            chunk = sock.recv(_MAX_LINE)
+            if not chunk:
+                raise requests.exceptions.ProxyError("the proxy closed the connection instead of a tunnel")
+            head += chunk
+            if len(head) > _MAX_LINE:
+                raise requests.exceptions.ProxyError("the proxy's answer to CONNECT is too long")
+        status_line = head.split(b"\r\n", 1)[0].decode("iso-8859-1")
+        status = status_line.split(" ", 2)[1:2]
+        if not status_line.startswith("HTTP/1.") or not status or not status[0].startswith("2"):
+            raise requests.exceptions.ProxyError(f"the proxy refused a tunnel to Novu: {status_line[:100]!r}")
+        if not head.endswith(b"\r\n\r\n"):
+            raise requests.exceptions.ProxyError("the proxy sent bytes after its answer to CONNECT")
 
     def _tls(self) -> ssl.SSLContext:
         if self._tls_context is None:
@@ -332,9 +381,15 @@ def _dead_connection(error: Exception) -> bool:
     return False
 
 
-def _message(method: str, url: str, headers, body: bytes | str | None, host: str) -> bytes:
+def _proxy_headers(proxy: str) -> dict[str, str]:
+    """Proxy-Authorization from the proxy URL's user and password, as requests sends it."""
+    username, password = get_auth_from_url(proxy)
+    return {"Proxy-Authorization": _basic_auth_str(username, password)} if username else {}
+
+
+def _message(method: str, url: str, headers, body: bytes | str | None, host: str, target: str) -> bytes:
     """The request line, headers and body, sent in one write (http.client writes the body apart)."""
-    lines = [f"{method} {_target(url)} HTTP/1.1"]
+    lines = [f"{method} {target} HTTP/1.1"]
     given = set()
     for name, value in headers.items():
         value = value.decode("latin-1") if isinstance(value, bytes) else str(value)

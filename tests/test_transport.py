@@ -25,6 +25,7 @@ from segment_novu.secrets import SecretSource
 from segment_novu.transport import MAX_ANSWER_BYTES, AnswerTooLarge, KeepAliveAdapter
 from tests.private_ca import PrivateCA
 from tests.raw_origin import Origin, drip, reply
+from tests.tunnel_proxy import TunnelProxy
 
 TIMEOUT = (1.0, 2.0)
 TRIGGER = "/v1/events/trigger"
@@ -483,6 +484,95 @@ def test_novu_client_sends_through_a_proxy_from_the_environment(serve, unused_po
     assert received.header("Authorization") == "ApiKey nk-1"
     assert received.header("Idempotency-Key").startswith("sgmt-")
     novu.session.close()
+
+
+@pytest.fixture
+def tunnel_proxy():
+    proxies = []
+
+    def start(**options):
+        proxies.append(TunnelProxy(**options))
+        return proxies[-1]
+
+    yield start
+    for proxy in proxies:
+        proxy.close()
+
+
+@pytest.fixture
+def proxy_environment(monkeypatch):
+    """No proxy or CA bundle variable from the machine running the tests; the test sets its own."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "all_proxy",
+                 "no_proxy", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+@PLAIN_ONLY
+def test_novu_client_sends_a_proxys_credentials_with_each_call(serve, unused_port, proxy_environment):
+    """user:password in HTTP_PROXY become Proxy-Authorization (Basic, the password unquoted), as requests sends it."""
+    proxy = serve(lambda received: reply(202, "Accepted", b'{"via":"proxy"}'))
+    proxy_environment.setenv("HTTP_PROXY", proxy.url.replace("http://", "http://egress:p%40ss@"))
+    novu = NovuClient(f"http://127.0.0.1:{unused_port}", SecretSource("nk-1"))
+
+    answers = [novu.call("GET", "/v2/workflows", None, time.monotonic() + 5) for _ in range(2)]
+
+    assert [answer.status_code for answer in answers] == [202, 202]
+    assert [received.target for received in proxy.requests] == [f"http://127.0.0.1:{unused_port}/v2/workflows"] * 2
+    assert proxy.requests[0].header("Proxy-Authorization") == "Basic ZWdyZXNzOnBAc3M="
+    assert proxy.accepted == 1
+    novu.session.close()
+
+
+@TLS_ONLY
+def test_novu_client_reaches_an_https_novu_through_a_connect_tunnel(serve, tunnel_proxy, private_ca,
+                                                                    proxy_environment):
+    """HTTPS_PROXY (an http:// proxy): one CONNECT, then TLS to Novu inside it, Novu's certificate
+    checked against the bundle the environment names; the tunnel is kept for the next call."""
+    origin = serve(created)
+    proxy = tunnel_proxy()
+    proxy_environment.setenv("HTTPS_PROXY", proxy.url.replace("http://", "http://egress:secret@"))
+    proxy_environment.setenv("REQUESTS_CA_BUNDLE", private_ca.bundle)
+    novu = NovuClient(origin.url, SecretSource("nk-1"))
+
+    answers = [novu.call("POST", TRIGGER, {"name": "w"}, time.monotonic() + 5, idempotent=True) for _ in range(2)]
+
+    assert [answer.status_code for answer in answers] == [201, 201]
+    authority = f"127.0.0.1:{origin.port}"
+    assert proxy.connects == [(f"CONNECT {authority} HTTP/1.1",
+                               {"host": authority, "proxy-authorization": "Basic ZWdyZXNzOnNlY3JldA=="})]
+    assert [(received.method, received.target) for received in origin.requests] == [("POST", TRIGGER)] * 2
+    assert origin.requests[0].header("Authorization") == "ApiKey nk-1"
+    assert origin.accepted == 1
+    novu.session.close()
+
+
+@TLS_ONLY
+def test_a_proxy_refusing_the_tunnel_fails_the_call_as_a_connection_error(serve, tunnel_proxy, private_ca):
+    origin = serve(created)
+    proxy = tunnel_proxy(refuse_with="407 Proxy Authentication Required")
+    adapter = KeepAliveAdapter(origin.url, ca_bundle=private_ca.bundle, proxy=proxy.url)
+
+    with pytest.raises(requests.exceptions.ProxyError) as raised:
+        adapter.exchange("POST", origin.url + TRIGGER, {}, b"{}", TIMEOUT)
+
+    assert "407 Proxy Authentication Required" in str(raised.value)
+    assert isinstance(raised.value, requests.ConnectionError)
+    assert origin.requests == []
+
+
+@TLS_ONLY
+def test_a_novu_dripping_behind_a_proxy_ends_the_call_at_its_limit(serve, tunnel_proxy, private_ca):
+    origin = serve(lambda received: (drip(b"HTTP/1.1 201 Created\r\n", b"X", 0.1, 40), False))
+    proxy = tunnel_proxy()
+    adapter = KeepAliveAdapter(origin.url, ca_bundle=private_ca.bundle, proxy=proxy.url)
+
+    started = time.monotonic()
+    with pytest.raises(requests.ReadTimeout):
+        adapter.exchange("POST", origin.url + TRIGGER, {}, b"{}", (1.0, 0.6))
+
+    assert 0.55 <= time.monotonic() - started < 0.8
+    adapter.close()
 
 
 def test_streamed_call_is_served_by_requests_own_adapter(serve, client):
