@@ -375,10 +375,8 @@ def _resendable(method: str, headers) -> bool:
 def _dead_connection(error: Exception) -> bool:
     """What a connection the server closed shows when written to or read: a reset, a broken pipe, an
     end of stream (TLS: an unexpected EOF). A time limit reached is not one: Novu may be working."""
-    if isinstance(error, (ConnectionError, http.client.RemoteDisconnected, ssl.SSLEOFError,
-                          ssl.SSLZeroReturnError)):
-        return True
-    return False
+    return isinstance(error, (ConnectionError, http.client.RemoteDisconnected, ssl.SSLEOFError,
+                              ssl.SSLZeroReturnError))
 
 
 def _proxy_headers(proxy: str) -> dict[str, str]:
