@@ -21,7 +21,7 @@ from segment_novu import codec
 from segment_novu.operations import DELETE_SUBSCRIBER, SUBSCRIBE_TO_TOPIC, SUBSCRIBERS_PATH, Operation
 from segment_novu.outcomes import DELIVERED, MISCONFIGURED, RATE_LIMITED, REJECTED, RETRY, SKIPPED, Result
 from segment_novu.secrets import SecretSource, SecretUnavailable
-from segment_novu.transport import HTTPAnswer, KeepAliveAdapter
+from segment_novu.transport import MAX_ANSWER_BYTES, AnswerTooLarge, HTTPAnswer, KeepAliveAdapter
 
 BULK_PATH = "/v1/events/trigger/bulk"
 USER_AGENT = "segment-novu-bridge/1.0"
@@ -142,15 +142,19 @@ class NovuClient:
         self.base_url = base_url.rstrip("/")
         self.timeout_seconds = timeout_seconds
         self.api_key = api_key
+        # Proxy settings are read from the environment once, not on every call (a cost per request).
+        proxies = requests.utils.get_environ_proxies(self.base_url)
+        proxy = select_proxy(self.base_url + "/", proxies)
         self.session = requests.Session()
-        self.transport = KeepAliveAdapter(self.base_url, pool_size=pool_size)
+        self.session.proxies = proxies
+        self.session.trust_env = False
+        self.transport = KeepAliveAdapter(self.base_url, pool_size=pool_size,
+                                          proxy=proxy if KeepAliveAdapter.carries(proxy) else None)
         self.session.mount(self.base_url + "/", self.transport)
+        # A proxy the transport cannot carry itself (SOCKS, TLS to the proxy): requests' adapter does.
+        self.via_session = proxy is not None and self.transport.proxy is None
         # Novu's answers are small: uncompressed costs less CPU than gzip on both ends.
         self.headers = {"User-Agent": USER_AGENT, "Accept": "application/json", "Accept-Encoding": "identity"}
-        # Proxy settings are read from the environment once, not on every call (a cost per request).
-        self.session.proxies = requests.utils.get_environ_proxies(self.base_url)
-        self.session.trust_env = False
-        self.via_proxy = bool(select_proxy(self.base_url + "/", self.session.proxies))
 
     def _key(self, refresh: bool = False) -> str:
         if self.api_key is None:
@@ -158,15 +162,16 @@ class NovuClient:
         return self.api_key.refresh() if refresh else self.api_key.get()
 
     def _send(self, method, path, encoded_body, timeout, *, idempotent: bool, refresh_key: bool = False):
-        """Novu's answer: an ``HTTPAnswer``, or through a proxy requests' Response (the same fields)."""
+        """Novu's answer: an ``HTTPAnswer``, or through requests' adapter its Response (the same fields)."""
         headers = {**self.headers, "Authorization": "ApiKey " + self._key(refresh_key)}
         if encoded_body is not None:
             headers["Content-Type"] = "application/json"
             headers["Content-Length"] = str(len(encoded_body))
         if idempotent:
             headers["Idempotency-Key"] = idempotency_key(path, encoded_body or b"")
+        # Through the transport the second limit bounds the whole call, connecting included.
         timeouts = (min(1.0, timeout), timeout)
-        if self.via_proxy:
+        if self.via_session:
             return self.session.request(method, self.base_url + path, headers=headers, data=encoded_body,
                                         timeout=timeouts, allow_redirects=False)
         # Straight to the transport mounted for Novu's URL: the session's Request, PreparedRequest and
@@ -197,8 +202,15 @@ class NovuClient:
                 return Result(RETRY, f"Novu API key unavailable: {error}")
             except requests.Timeout:
                 return Result(RETRY, "Novu did not answer in time")
+            except requests.exceptions.SSLError as error:
+                if "certificate verify failed" in str(error).lower():
+                    return Result(RETRY, "could not connect to Novu: its TLS certificate is not trusted (a private "
+                                         "CA: name its bundle in REQUESTS_CA_BUNDLE or SSL_CERT_FILE)")
+                return Result(RETRY, "could not connect to Novu")
             except requests.ConnectionError:
                 return Result(RETRY, "could not connect to Novu")
+            except AnswerTooLarge:
+                return Result(RETRY, f"Novu's answer is larger than {MAX_ANSWER_BYTES} bytes: not read")
             except requests.RequestException as error:
                 return Result(RETRY, f"Novu request failed: {type(error).__name__}")
             if attempts > 3:

@@ -7,190 +7,50 @@ misbehave write raw bytes. Calls go the way NovuClient sends them: a ``requests.
 
 from __future__ import annotations
 
-import datetime
 import gzip
-import ipaddress
 import json
-import select
+import os
 import socket
-import ssl
 import struct
+import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
+import zlib
 
 import pytest
 import requests
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
 from segment_novu.novu import NovuClient
 from segment_novu.secrets import SecretSource
-from segment_novu.transport import KeepAliveAdapter
+from segment_novu.transport import MAX_ANSWER_BYTES, AnswerTooLarge, KeepAliveAdapter
+from tests.private_ca import PrivateCA
+from tests.raw_origin import Origin, drip, reply
+from tests.tunnel_proxy import TunnelProxy
 
 TIMEOUT = (1.0, 2.0)
 TRIGGER = "/v1/events/trigger"
 
 
-@dataclass(frozen=True)
-class Received:
-    """One request as the server read it off the wire."""
-
-    method: str
-    target: str
-    version: str
-    headers: list[tuple[str, str]]
-    body: bytes
-    data_segments: int | None  # TCP data segments received on the connection once this request was in
-
-    def header(self, name: str) -> str:
-        values = [value for key, value in self.headers if key.lower() == name.lower()]
-        assert len(values) == 1, f"{name}: {values}"
-        return values[0]
+@pytest.fixture(scope="module")
+def private_ca(tmp_path_factory):
+    return PrivateCA(tmp_path_factory.mktemp("private-ca"))
 
 
-def reply(status=200, reason="OK", body=b"", headers=(), close=False):
-    """An answer for Origin: the bytes of a Content-Length framed response, and whether to close after."""
-    head = [f"HTTP/1.1 {status} {reason}", *(f"{name}: {value}" for name, value in headers),
-            f"Content-Length: {len(body)}"]
-    return ("\r\n".join(head) + "\r\n\r\n").encode() + body, close
-
-
-def tcp_data_segments_in(sock) -> int | None:
-    """Linux's tcpi_data_segs_in: how many TCP segments carrying data this socket has received."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 232)
-    except OSError:
-        return None
-    return struct.unpack_from("I", info, 152)[0] if len(info) >= 156 else None
-
-
-class Origin:
-    """An HTTP/1.1 server on 127.0.0.1, one thread per connection. ``answer(received)`` returns
-    ``(bytes to write, close after?)``, or None to hold the connection without answering."""
-
-    def __init__(self, answer, tls: ssl.SSLContext | None = None):
-        self._answer = answer
-        self._tls = tls
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._connections: list[socket.socket] = []
-        self._threads: list[threading.Thread] = []
-        self.requests: list[Received] = []
-        self.accepted = 0
-        self.ended = 0
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self._listener.getsockname()[1]
-        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
-        self._acceptor = threading.Thread(target=self._accept_loop, daemon=True)
-        self._acceptor.start()
-
-    @property
-    def open_connections(self) -> int:
-        with self._lock:
-            return self.accepted - self.ended
-
-    def wait_until(self, condition, timeout=1.0) -> bool:
-        deadline = time.monotonic() + timeout
-        while not condition():
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.005)
-        return True
-
-    def close(self):
-        self._stop.set()
-        self._acceptor.join()
-        self._listener.close()
-        with self._lock:
-            for sock in self._connections:
-                try:
-                    sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-            threads = list(self._threads)
-        for thread in threads:
-            thread.join(2)
-
-    def _accept_loop(self):
-        while not self._stop.is_set():
-            readable, _, _ = select.select([self._listener], [], [], 0.02)
-            if not readable:
-                continue
-            sock, _ = self._listener.accept()
-            sock.settimeout(5)
-            thread = threading.Thread(target=self._serve, args=(sock,), daemon=True)
-            with self._lock:
-                self.accepted += 1
-                self._connections.append(sock)
-                self._threads.append(thread)
-            thread.start()
-
-    def _serve(self, sock):
-        try:
-            if self._tls is not None:
-                wrapped = self._tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
-                with self._lock:
-                    self._connections[self._connections.index(sock)] = wrapped
-                sock = wrapped
-                sock.do_handshake()
-            pending = b""
-            while True:
-                received, pending = self._read_request(sock, pending)
-                if received is None:
-                    return
-                with self._lock:
-                    self.requests.append(received)
-                answer = self._answer(received)
-                if answer is None:
-                    continue
-                data, close = answer
-                sock.sendall(data)
-                if close:
-                    return
-        except OSError:
-            return
-        finally:
-            with self._lock:
-                self._connections.remove(sock)
-            sock.close()
-            with self._lock:
-                self.ended += 1
-
-    @staticmethod
-    def _read_request(sock, pending):
-        while b"\r\n\r\n" not in pending:
-            chunk = sock.recv(65536)
-            if not chunk:
-                return None, b""
-            pending += chunk
-        head, pending = pending.split(b"\r\n\r\n", 1)
-        request_line, *header_lines = head.decode("latin-1").split("\r\n")
-        method, target, version = request_line.split(" ")
-        headers = [tuple(part.strip() for part in line.split(":", 1)) for line in header_lines]
-        length = int(dict((key.lower(), value) for key, value in headers).get("content-length", "0"))
-        while len(pending) < length:
-            chunk = sock.recv(65536)
-            if not chunk:
-                return None, b""
-            pending += chunk
-        body, pending = pending[:length], pending[length:]
-        received = Received(method, target, version, headers, body, tcp_data_segments_in(sock))
-        return received, pending
+@pytest.fixture(params=["plain", "tls"])
+def wire(request, private_ca):
+    """Each test using it runs over plain HTTP and over TLS (a server certificate signed by a private
+    CA, which the client is given as ``ca_bundle``). A test for one wire only: parametrize ``wire``
+    with ``indirect=True``."""
+    return private_ca if request.param == "tls" else None
 
 
 @pytest.fixture
-def serve():
-    """Start Origins; all are closed after the test."""
+def serve(wire):
+    """Start Origins (over the test's wire unless ``tls`` is given); all are closed after the test."""
     origins = []
 
-    def start(answer, tls=None):
-        origin = Origin(answer, tls)
+    def start(answer, tls=None, **options):
+        origin = Origin(answer, tls or (wire.server_context() if wire else None), **options)
         origins.append(origin)
         return origin
 
@@ -200,11 +60,14 @@ def serve():
 
 
 @pytest.fixture
-def client():
-    """A Session with a KeepAliveAdapter mounted as NovuClient mounts it; closed after the test."""
+def client(wire):
+    """A Session with a KeepAliveAdapter mounted as NovuClient mounts it (trusting the private CA on
+    the TLS wire); closed after the test."""
     sessions = []
 
     def connect(base_url, **options):
+        if wire is not None and base_url.startswith("https:"):
+            options.setdefault("ca_bundle", wire.bundle)
         adapter = KeepAliveAdapter(base_url, **options)
         session = requests.Session()
         session.trust_env = False
@@ -217,44 +80,8 @@ def client():
         session.close()
 
 
-@pytest.fixture(scope="module")
-def certificate(tmp_path_factory):
-    """A self-signed certificate for 127.0.0.1 (IP SubjectAlternativeName): paths of cert and key."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                       critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, content_commitment=False,
-                                     key_encipherment=False, data_encipherment=False, key_agreement=False,
-                                     crl_sign=False, encipher_only=False, decipher_only=False), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(key.public_key()), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    directory = tmp_path_factory.mktemp("tls")
-    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return str(cert_path), str(key_path)
-
-
-@pytest.fixture
-def tls_server_context(certificate):
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(*certificate)
-    return context
+PLAIN_ONLY = pytest.mark.parametrize("wire", ["plain"], indirect=True)
+TLS_ONLY = pytest.mark.parametrize("wire", ["tls"], indirect=True)
 
 
 def created(received):
@@ -338,22 +165,24 @@ def test_prepared_request_sent_like_novu_client_arrives_as_sent(serve, client):
 
 @pytest.mark.skipif(not hasattr(socket, "TCP_INFO"), reason="needs Linux TCP_INFO")
 def test_request_headers_and_body_go_in_one_write(serve, client):
-    """The module promises one write per request (http.client alone writes the body apart). A first
-    recv() holding headers and body proves nothing on loopback: two quick writes often land together
-    (both outcomes were seen). So the server asks the kernel: TCP_INFO's tcpi_data_segs_in counts the
-    data segments received. With TCP_NODELAY (http.client sets it) a write of a few hundred bytes is
-    one segment: one write gives 1, two writes 2 (300 runs of each, no exception)."""
+    """One write per request (http.client alone writes the body apart). A first recv() holding headers
+    and body proves nothing on loopback: two quick writes often land together. So the server asks the
+    kernel: TCP_INFO's tcpi_data_segs_in counts the data segments received. With TCP_NODELAY (the
+    adapter sets it) a write of a few hundred bytes is one segment, also as one TLS record. The
+    handshake brings segments of its own, so what counts is what the second request on the
+    connection adds: one write gives 1, two writes 2."""
     origin = serve(created)
     session, _ = client(origin.url)
     body = b'{"pad":"' + b"x" * 400 + b'"}'
 
-    response = session.post(origin.url + TRIGGER, data=body, timeout=TIMEOUT,
-                            headers={"Content-Type": "application/json"})
+    responses = [session.post(origin.url + TRIGGER, data=body, timeout=TIMEOUT,
+                              headers={"Content-Type": "application/json"}) for _ in range(2)]
 
-    assert response.status_code == 201
-    [received] = origin.requests
-    assert received.body == body
-    assert received.data_segments == 1
+    assert [response.status_code for response in responses] == [201, 201]
+    first, second = origin.requests
+    assert first.body == second.body == body
+    assert origin.accepted == 1
+    assert second.data_segments - first.data_segments == 1
 
 
 def test_connection_close_answer_is_read_whole_and_next_call_reconnects(serve, client):
@@ -389,18 +218,74 @@ def test_idle_connection_closed_by_server_is_not_reused(serve, client):
     assert origin.accepted == 2
 
 
-def test_recently_used_connection_is_sent_on_without_the_liveness_check(serve, client):
-    """The documented price of skipping the poll: a connection idle less than idle_check_seconds that
-    the server silently closed fails the call with ConnectionError (the caller retries)."""
+@pytest.mark.parametrize("method, headers", [
+    ("GET", {}),
+    ("DELETE", {}),
+    ("PATCH", {"Content-Type": "application/json"}),
+    ("POST", {"Idempotency-Key": "sgmt-1"}),
+])
+def test_a_kept_connection_found_dead_on_reuse_is_replaced_and_the_request_sent_again(serve, client, method,
+                                                                                     headers):
+    """A connection idle less than idle_check_seconds is sent on without the liveness poll. If the
+    server closed it meanwhile, nothing of an answer comes back: the request goes once more on a new
+    connection, and the caller sees the answer, not the dead connection."""
+    origin = serve(lambda received: reply(200, body=received.target.encode(), close=True))
+    session, _ = client(origin.url, idle_check_seconds=60)
+
+    assert session.request(method, origin.url + "/first", data=b"{}", headers=headers,
+                           timeout=TIMEOUT).content == b"/first"
+    assert origin.wait_until(lambda: origin.open_connections == 0)
+    second = session.request(method, origin.url + "/second", data=b"{}", headers=headers, timeout=TIMEOUT)
+
+    assert (second.status_code, second.content) == (200, b"/second")
+    assert origin.accepted == 2
+    assert [received.target for received in origin.requests] == ["/first", "/second"]
+    assert [received.method for received in origin.requests] == [method, method]
+
+
+def test_a_post_without_idempotency_key_is_not_sent_again_on_a_dead_connection(serve, client):
+    """Without an Idempotency-Key a POST could act twice: the dead connection fails the call instead."""
     origin = serve(lambda received: reply(200, body=b"ok", close=True))
     session, _ = client(origin.url, idle_check_seconds=60)
 
-    assert session.get(origin.url + "/first", timeout=TIMEOUT).content == b"ok"
+    assert session.post(origin.url + "/first", data=b"{}", timeout=TIMEOUT).content == b"ok"
     assert origin.wait_until(lambda: origin.open_connections == 0)
     with pytest.raises(requests.ConnectionError) as raised:
-        session.get(origin.url + "/second", timeout=TIMEOUT)
+        session.post(origin.url + "/second", data=b"{}", timeout=TIMEOUT)
 
     assert type(raised.value) is requests.ConnectionError
+    assert origin.accepted == 1
+
+
+def test_an_answer_cut_off_on_a_kept_connection_is_not_sent_again(serve, client):
+    """Once any byte of an answer arrived, the server had the request: no resend, even with a key."""
+    def cut_off_second(received):
+        if received.target == "/second":
+            return b"HTTP/1.1 201 Created\r\nContent-Length: 50\r\n\r\n{", True
+        return reply(201, body=b"{}")
+
+    origin = serve(cut_off_second)
+    session, _ = client(origin.url, idle_check_seconds=60)
+    headers = {"Idempotency-Key": "sgmt-1"}
+
+    assert session.post(origin.url + "/first", data=b"{}", headers=headers, timeout=TIMEOUT).status_code == 201
+    with pytest.raises(requests.exceptions.ChunkedEncodingError):
+        session.post(origin.url + "/second", data=b"{}", headers=headers, timeout=TIMEOUT)
+
+    assert [received.target for received in origin.requests] == ["/first", "/second"]
+
+
+def test_a_kept_connection_that_times_out_is_not_sent_again(serve, client):
+    """A silent server may be working on the request: a time limit reached is never a reason to resend."""
+    origin = serve(lambda received: None if received.target == "/second" else reply(201, body=b"{}"))
+    session, _ = client(origin.url, idle_check_seconds=60)
+    headers = {"Idempotency-Key": "sgmt-1"}
+
+    assert session.post(origin.url + "/first", data=b"{}", headers=headers, timeout=TIMEOUT).status_code == 201
+    with pytest.raises(requests.ReadTimeout):
+        session.post(origin.url + "/second", data=b"{}", headers=headers, timeout=(1.0, 0.3))
+
+    assert [received.target for received in origin.requests] == ["/first", "/second"]
     assert origin.accepted == 1
 
 
@@ -427,19 +312,7 @@ def test_read_timeout_raises_and_closes_the_connection(serve, client):
     assert origin.accepted == 2
 
 
-def test_read_timeout_over_tls_raises_too(serve, client, certificate, tls_server_context):
-    """TLS connections keep Python's socket timeouts (the ssl module would retry a read the kernel
-    timed out): a silent server still gives ReadTimeout after the read timeout, not a hang."""
-    origin = serve(lambda received: None, tls=tls_server_context)
-    session, _ = client(origin.url, ca_bundle=certificate[0])
-
-    started = time.monotonic()
-    with pytest.raises(requests.ReadTimeout):
-        session.get(origin.url + "/silent", timeout=(1.0, 0.2))
-
-    assert 0.15 <= time.monotonic() - started < 0.6
-
-
+@PLAIN_ONLY
 def test_send_timeout_raises_when_the_server_reads_nothing(client):
     """A server that takes no data: once the kernel's buffers are full, the send gives up after the
     timeout (a Timeout, which NovuClient answers as retryable) instead of blocking for good."""
@@ -464,21 +337,24 @@ def test_send_timeout_raises_when_the_server_reads_nothing(client):
     assert len(raised) == 1 and isinstance(raised[0], requests.Timeout)
 
 
+@PLAIN_ONLY
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="kernel-kept time limits are used on Linux")
 def test_plain_connection_is_blocking_with_the_time_limit_kept_by_the_kernel(serve, client):
     """Python's socket timeouts poll before every send and read; a plain connection is instead left
-    blocking with SO_RCVTIMEO and SO_SNDTIMEO set to the call's read timeout."""
+    blocking with SO_RCVTIMEO and SO_SNDTIMEO set to what was left of the call's limit."""
     origin = serve(created)
     session, adapter = client(origin.url)
 
     session.post(origin.url + TRIGGER, data=b"{}", timeout=(1.0, 2.5))
 
-    sock = adapter._idle[0].connection.sock
+    sock = adapter._idle[0].sock
     assert sock.gettimeout() is None
     for option in (socket.SO_RCVTIMEO, socket.SO_SNDTIMEO):
-        assert struct.unpack("@ll", sock.getsockopt(socket.SOL_SOCKET, option, 16)) == (2, 500000)
+        seconds, micro = struct.unpack("@ll", sock.getsockopt(socket.SOL_SOCKET, option, 16))
+        assert 2.4 < seconds + micro / 1e6 <= 2.5
 
 
+@PLAIN_ONLY
 def test_refused_connection_raises_connection_error_not_timeout(client, unused_port):
     """Nothing listening: ConnectionError itself, not ConnectTimeout (which NovuClient reads differently)."""
     base_url = f"http://127.0.0.1:{unused_port}"
@@ -565,6 +441,7 @@ def test_more_concurrent_calls_than_pool_size_succeed_and_only_pool_size_are_kep
     assert origin.accepted == calls
 
 
+@PLAIN_ONLY
 @pytest.mark.parametrize("key", ["http", "all", "http://127.0.0.1"])
 def test_proxy_for_the_scheme_sends_the_call_through_the_proxy(serve, client, unused_port, key):
     """With a proxy configured (for the scheme, for everything, or for the host) the call goes to the
@@ -586,6 +463,7 @@ def test_proxy_for_the_scheme_sends_the_call_through_the_proxy(serve, client, un
     assert received.header("Authorization") == "ApiKey k"
 
 
+@PLAIN_ONLY
 def test_novu_client_sends_through_a_proxy_from_the_environment(serve, unused_port, monkeypatch):
     """NovuClient hands its calls straight to the transport, except when the environment names a
     proxy for Novu's URL: then they go through the session, and so through the proxy."""
@@ -608,6 +486,95 @@ def test_novu_client_sends_through_a_proxy_from_the_environment(serve, unused_po
     novu.session.close()
 
 
+@pytest.fixture
+def tunnel_proxy():
+    proxies = []
+
+    def start(**options):
+        proxies.append(TunnelProxy(**options))
+        return proxies[-1]
+
+    yield start
+    for proxy in proxies:
+        proxy.close()
+
+
+@pytest.fixture
+def proxy_environment(monkeypatch):
+    """No proxy or CA bundle variable from the machine running the tests; the test sets its own."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "all_proxy",
+                 "no_proxy", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+@PLAIN_ONLY
+def test_novu_client_sends_a_proxys_credentials_with_each_call(serve, unused_port, proxy_environment):
+    """user:password in HTTP_PROXY become Proxy-Authorization (Basic, the password unquoted), as requests sends it."""
+    proxy = serve(lambda received: reply(202, "Accepted", b'{"via":"proxy"}'))
+    proxy_environment.setenv("HTTP_PROXY", proxy.url.replace("http://", "http://egress:p%40ss@"))
+    novu = NovuClient(f"http://127.0.0.1:{unused_port}", SecretSource("nk-1"))
+
+    answers = [novu.call("GET", "/v2/workflows", None, time.monotonic() + 5) for _ in range(2)]
+
+    assert [answer.status_code for answer in answers] == [202, 202]
+    assert [received.target for received in proxy.requests] == [f"http://127.0.0.1:{unused_port}/v2/workflows"] * 2
+    assert proxy.requests[0].header("Proxy-Authorization") == "Basic ZWdyZXNzOnBAc3M="
+    assert proxy.accepted == 1
+    novu.session.close()
+
+
+@TLS_ONLY
+def test_novu_client_reaches_an_https_novu_through_a_connect_tunnel(serve, tunnel_proxy, private_ca,
+                                                                    proxy_environment):
+    """HTTPS_PROXY (an http:// proxy): one CONNECT, then TLS to Novu inside it, Novu's certificate
+    checked against the bundle the environment names; the tunnel is kept for the next call."""
+    origin = serve(created)
+    proxy = tunnel_proxy()
+    proxy_environment.setenv("HTTPS_PROXY", proxy.url.replace("http://", "http://egress:secret@"))
+    proxy_environment.setenv("REQUESTS_CA_BUNDLE", private_ca.bundle)
+    novu = NovuClient(origin.url, SecretSource("nk-1"))
+
+    answers = [novu.call("POST", TRIGGER, {"name": "w"}, time.monotonic() + 5, idempotent=True) for _ in range(2)]
+
+    assert [answer.status_code for answer in answers] == [201, 201]
+    authority = f"127.0.0.1:{origin.port}"
+    assert proxy.connects == [(f"CONNECT {authority} HTTP/1.1",
+                               {"host": authority, "proxy-authorization": "Basic ZWdyZXNzOnNlY3JldA=="})]
+    assert [(received.method, received.target) for received in origin.requests] == [("POST", TRIGGER)] * 2
+    assert origin.requests[0].header("Authorization") == "ApiKey nk-1"
+    assert origin.accepted == 1
+    novu.session.close()
+
+
+@TLS_ONLY
+def test_a_proxy_refusing_the_tunnel_fails_the_call_as_a_connection_error(serve, tunnel_proxy, private_ca):
+    origin = serve(created)
+    proxy = tunnel_proxy(refuse_with="407 Proxy Authentication Required")
+    adapter = KeepAliveAdapter(origin.url, ca_bundle=private_ca.bundle, proxy=proxy.url)
+
+    with pytest.raises(requests.exceptions.ProxyError) as raised:
+        adapter.exchange("POST", origin.url + TRIGGER, {}, b"{}", TIMEOUT)
+
+    assert "407 Proxy Authentication Required" in str(raised.value)
+    assert isinstance(raised.value, requests.ConnectionError)
+    assert origin.requests == []
+
+
+@TLS_ONLY
+def test_a_novu_dripping_behind_a_proxy_ends_the_call_at_its_limit(serve, tunnel_proxy, private_ca):
+    origin = serve(lambda received: (drip(b"HTTP/1.1 201 Created\r\n", b"X", 0.1, 40), False))
+    proxy = tunnel_proxy()
+    adapter = KeepAliveAdapter(origin.url, ca_bundle=private_ca.bundle, proxy=proxy.url)
+
+    started = time.monotonic()
+    with pytest.raises(requests.ReadTimeout):
+        adapter.exchange("POST", origin.url + TRIGGER, {}, b"{}", (1.0, 0.6))
+
+    assert 0.55 <= time.monotonic() - started < 0.8
+    adapter.close()
+
+
 def test_streamed_call_is_served_by_requests_own_adapter(serve, client):
     """stream=True needs a readable raw body, which only requests' HTTPAdapter provides."""
     origin = serve(lambda received: reply(200, body=b"streamed body"))
@@ -619,41 +586,251 @@ def test_streamed_call_is_served_by_requests_own_adapter(serve, client):
     response.close()
 
 
-def test_https_with_ca_bundle_succeeds_and_reuses_the_connection(serve, client, certificate,
-                                                                  tls_server_context):
-    """ca_bundle lets the adapter trust a given certificate; the TLS connection is kept like a plain
-    one, and passes the liveness check (idle_check_seconds=0) between calls."""
-    origin = serve(created, tls=tls_server_context)
-    session, _ = client(origin.url, ca_bundle=certificate[0], idle_check_seconds=0)
+def test_a_connection_checked_before_reuse_is_kept_while_alive(serve, client):
+    """The liveness poll (idle_check_seconds=0: before every reuse) keeps a live connection; over TLS
+    what the server may send after the handshake (session tickets) is not taken for a close."""
+    origin = serve(created)
+    session, _ = client(origin.url, idle_check_seconds=0)
 
-    answers = [session.post(origin.url + TRIGGER, data=b"{}", timeout=TIMEOUT) for _ in range(2)]
+    answers = [session.post(origin.url + TRIGGER, data=b"{}", timeout=TIMEOUT) for _ in range(3)]
 
-    assert [answer.status_code for answer in answers] == [201, 201]
-    assert answers[1].json() == {"data": {"acknowledged": True, "path": TRIGGER}}
+    assert [answer.status_code for answer in answers] == [201, 201, 201]
+    assert answers[2].json() == {"data": {"acknowledged": True, "path": TRIGGER}}
     assert origin.accepted == 1
 
 
-def test_https_with_default_bundle_rejects_unknown_certificate(serve, client, tls_server_context):
-    """Without ca_bundle the certifi bundle applies and a self-signed certificate is refused."""
-    origin = serve(created, tls=tls_server_context)
-    session, _ = client(origin.url)
+# -- whose certificates are trusted: requests' conventions, then OpenSSL's ------------------------------
+
+
+@pytest.fixture
+def ca_environment(monkeypatch):
+    """No CA bundle variable set, as on a fresh instance; the test sets the ones it needs."""
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+@TLS_ONLY
+def test_without_a_bundle_variable_a_private_ca_is_not_trusted(serve, ca_environment):
+    """certifi's bundle, requests' default: a certificate of a private CA is refused before anything is sent."""
+    origin = serve(created)
+    adapter = KeepAliveAdapter(origin.url)
 
     with pytest.raises(requests.exceptions.SSLError) as raised:
-        session.post(origin.url + TRIGGER, data=b"{}", timeout=TIMEOUT)
+        adapter.exchange("POST", origin.url + TRIGGER, {}, b"{}", TIMEOUT)
 
     assert type(raised.value) is requests.exceptions.SSLError
     assert origin.requests == []
 
 
+@TLS_ONLY
+@pytest.mark.parametrize("variable", ["REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE"])
+def test_a_bundle_named_in_the_environment_is_trusted(serve, ca_environment, private_ca, variable):
+    origin = serve(created)
+    ca_environment.setenv(variable, private_ca.bundle)
+    adapter = KeepAliveAdapter(origin.url)
+
+    answer = adapter.exchange("POST", origin.url + TRIGGER, {}, b"{}", TIMEOUT)
+
+    assert answer.status_code == 201
+    assert [received.target for received in origin.requests] == [TRIGGER]
+    adapter.close()
+
+
+@TLS_ONLY
+@pytest.mark.parametrize("trusted_in, other_bundle_in, delivered", [
+    ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", True),
+    ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", True),
+    ("CURL_CA_BUNDLE", "SSL_CERT_FILE", True),
+    ("CURL_CA_BUNDLE", "REQUESTS_CA_BUNDLE", False),
+    ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", False),
+    ("SSL_CERT_FILE", "CURL_CA_BUNDLE", False),
+])
+def test_bundle_variables_take_precedence_as_requests_reads_them(serve, ca_environment, private_ca, trusted_in,
+                                                                 other_bundle_in, delivered):
+    """REQUESTS_CA_BUNDLE, then CURL_CA_BUNDLE (requests' order), then SSL_CERT_FILE: the first one
+    set names the whole trust store; the others are not added to it."""
+    origin = serve(created)
+    ca_environment.setenv(trusted_in, private_ca.bundle)
+    ca_environment.setenv(other_bundle_in, requests.certs.where())
+    adapter = KeepAliveAdapter(origin.url)
+
+    if delivered:
+        assert adapter.exchange("POST", origin.url + TRIGGER, {}, b"{}", TIMEOUT).status_code == 201
+    else:
+        with pytest.raises(requests.exceptions.SSLError):
+            adapter.exchange("POST", origin.url + TRIGGER, {}, b"{}", TIMEOUT)
+    adapter.close()
+
+
+@TLS_ONLY
+@pytest.mark.skipif(not os.path.exists("/usr/bin/openssl"), reason="needs openssl rehash")
+def test_a_bundle_directory_of_hashed_certificates_is_trusted(serve, ca_environment, private_ca, tmp_path):
+    """requests accepts a directory (``openssl rehash``'s layout) in REQUESTS_CA_BUNDLE; so does the adapter."""
+    directory = tmp_path / "certs"
+    directory.mkdir()
+    (directory / "private-ca.pem").write_bytes(open(private_ca.bundle, "rb").read())
+    subprocess.run(["openssl", "rehash", str(directory)], check=True, capture_output=True)
+    origin = serve(created)
+    ca_environment.setenv("REQUESTS_CA_BUNDLE", str(directory))
+    adapter = KeepAliveAdapter(origin.url)
+
+    assert adapter.exchange("POST", origin.url + TRIGGER, {}, b"{}", TIMEOUT).status_code == 201
+    adapter.close()
+
+
+@TLS_ONLY
+def test_requests_own_adapter_trusts_the_same_bundle(serve, client, private_ca):
+    """A call the adapter hands to requests' HTTPAdapter (here a streamed one) checks the certificate
+    against the same bundle, not certifi's."""
+    origin = serve(lambda received: reply(200, body=b"streamed body"))
+    session, _ = client(origin.url, ca_bundle=private_ca.bundle)
+
+    response = session.get(origin.url + "/stream", timeout=TIMEOUT, stream=True)
+
+    assert b"".join(response.iter_content(4)) == b"streamed body"
+    response.close()
+
+
+@TLS_ONLY
 @pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
-def test_verify_false_is_served_by_requests_own_adapter(serve, client, tls_server_context):
+def test_verify_false_is_served_by_requests_own_adapter(serve, client):
     """verify=False is a TLS setting the adapter does not handle itself: requests' HTTPAdapter honours it."""
-    origin = serve(created, tls=tls_server_context)
-    session, _ = client(origin.url)
+    origin = serve(created)
+    session, _ = client(origin.url, ca_bundle=requests.certs.where())
 
     response = session.post(origin.url + TRIGGER, data=b"{}", timeout=TIMEOUT, verify=False)
 
     assert response.status_code == 201
+
+
+# -- every call ends within its limit, whatever the network does -----------------------------------------
+
+
+@pytest.mark.parametrize("head, byte", [
+    (b"HTTP/1.1 201 Created\r\n", b"X"),
+    (b"HTTP/1.1 201 Created\r\nContent-Length: 1000\r\n\r\n", b"x"),
+    (b"HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n", b"1\r\nx\r\n"),
+], ids=["headers", "body", "chunks"])
+def test_an_answer_dripping_in_ends_the_call_at_its_limit(serve, client, head, byte):
+    """A server that sends a little every 0.1 s never lets one read wait its full limit; the call
+    still ends at its limit (a timeout, retryable for NovuClient), and the connection is dropped."""
+    origin = serve(lambda received: (drip(head, byte, 0.1, 40), False))
+    session, _ = client(origin.url)
+
+    started = time.monotonic()
+    with pytest.raises(requests.ReadTimeout):
+        session.post(origin.url + TRIGGER, data=b"{}", timeout=(1.0, 0.6))
+    elapsed = time.monotonic() - started
+
+    assert 0.55 <= elapsed < 0.8
+    assert origin.wait_until(lambda: origin.open_connections == 0, timeout=2)
+
+
+@TLS_ONLY
+def test_connecting_time_is_taken_off_the_calls_limit(serve, client):
+    """A slow TLS handshake (0.5 s) then a slow answer (0.5 s): each within its own limit, but
+    together past the call's 0.8 s, which is where the call ends."""
+    def slow(received):
+        time.sleep(0.5)
+        return created(received)
+
+    origin = serve(slow, handshake_delay=0.5)
+    session, _ = client(origin.url)
+
+    started = time.monotonic()
+    with pytest.raises(requests.Timeout):
+        session.post(origin.url + TRIGGER, data=b"{}", timeout=(1.0, 0.8))
+
+    assert time.monotonic() - started < 0.95
+
+
+@TLS_ONLY
+def test_a_stalled_handshake_ends_at_the_connect_limit(serve, client):
+    origin = serve(created, handshake_delay=2.0)
+    session, _ = client(origin.url)
+
+    started = time.monotonic()
+    with pytest.raises(requests.ConnectTimeout):
+        session.post(origin.url + TRIGGER, data=b"{}", timeout=(0.3, 2.0))
+
+    assert time.monotonic() - started < 0.5
+
+
+# -- answers are framed strictly, and never larger than MAX_ANSWER_BYTES -----------------------------
+
+
+@pytest.mark.parametrize("size_line", [b"-1", b"0x5", b"+5", b"0_5", b" 5", b"5 ", b"\t5", b"5\x00", b"\xd9\xa5",
+                                       b"", b"11111111111111111"])
+def test_a_chunk_size_other_than_hex_digits_fails_the_call(serve, client, size_line):
+    """RFC 9112: chunk-size is hex digits; int(x, 16) would also take a sign, 0x, _ and whitespace."""
+    origin = serve(lambda received: (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                     + size_line + b"\r\nhello\r\n0\r\n\r\n", False))
+    session, _ = client(origin.url)
+
+    with pytest.raises(requests.exceptions.ChunkedEncodingError):
+        session.get(origin.url + "/v2/workflows", timeout=(1.0, 0.5))
+
+    assert origin.wait_until(lambda: origin.open_connections == 0)
+
+
+@pytest.mark.parametrize("size_line", [b"5", b"05", b"5;name=value", b"5 ; name", b"5;"])
+def test_a_chunk_size_with_extensions_is_read(serve, client, size_line):
+    origin = serve(lambda received: (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                     + size_line + b"\r\nhello\r\n0\r\n\r\n", False))
+    session, _ = client(origin.url)
+
+    assert session.get(origin.url + "/v2/workflows", timeout=TIMEOUT).content == b"hello"
+
+
+def test_chunk_data_not_followed_by_a_line_end_fails_the_call(serve, client):
+    """The 5 bytes of a "5" chunk, then something other than CRLF: the framing is wrong, not skipped."""
+    origin = serve(lambda received: (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                     b"5\r\nhelloXX\r\n0\r\n\r\n", False))
+    session, _ = client(origin.url)
+
+    with pytest.raises(requests.exceptions.ChunkedEncodingError):
+        session.get(origin.url + "/v2/workflows", timeout=(1.0, 0.5))
+
+
+def _too_large(framing: str) -> bytes:
+    size = MAX_ANSWER_BYTES + 1
+    if framing == "content-length":
+        return b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % size + b"x" * size
+    if framing == "claimed-length":  # a claim only: the body never comes
+        return b"HTTP/1.1 200 OK\r\nContent-Length: 5000000000\r\n\r\n"
+    if framing == "chunked":
+        chunk = b"x" * 65536
+        chunks = b"%x\r\n%s\r\n" % (len(chunk), chunk) * (size // len(chunk) + 1)
+        return b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + chunks + b"0\r\n\r\n"
+    if framing == "until-close":
+        return b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + b"x" * size
+    body = zlib.compress(b"\0" * (64 * MAX_ANSWER_BYTES))  # 256 MiB of zeros in about 260 KB
+    return b"HTTP/1.1 200 OK\r\nContent-Encoding: deflate\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+
+
+@pytest.mark.parametrize("framing", ["content-length", "claimed-length", "chunked", "until-close", "deflate-bomb"])
+def test_an_answer_larger_than_the_cap_fails_the_call_unread(serve, client, framing):
+    """No answer, however framed or compressed, is held in memory beyond MAX_ANSWER_BYTES: the call
+    fails (retryable for NovuClient) and the connection is dropped."""
+    answer = _too_large(framing)
+    origin = serve(lambda received: (answer, framing == "until-close"))
+    session, _ = client(origin.url)
+
+    started = time.monotonic()
+    with pytest.raises(AnswerTooLarge):
+        session.get(origin.url + "/v2/workflows", timeout=(1.0, 2.0))
+
+    assert time.monotonic() - started < 1.5
+    assert origin.wait_until(lambda: origin.open_connections == 0, timeout=2)
+
+
+def test_an_answer_of_exactly_the_cap_is_read(serve, client):
+    body = b"x" * MAX_ANSWER_BYTES
+    origin = serve(lambda received: reply(200, body=body))
+    session, _ = client(origin.url)
+
+    assert session.get(origin.url + "/v2/workflows", timeout=TIMEOUT).content == body
 
 
 def test_close_closes_idle_connections(serve, client):
