@@ -1,0 +1,2 @@
+import { NovuUI } from '@novu/js/ui';
+window.NovuUI = NovuUI;
