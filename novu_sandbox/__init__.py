@@ -73,7 +73,7 @@ async def serve(state: Sandbox, host: str, port: int):
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
-    bound = site._server.sockets[0].getsockname()[1]
+    bound = runner.addresses[0][1]
     return runner, bound
 
 
