@@ -61,11 +61,14 @@ class Demo:
         self.children: list[tuple[str, subprocess.Popen]] = []
         self.environment = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "PYTHONUNBUFFERED": "1"}
 
-    def spawn(self, name: str, command: list[str], env: dict | None = None) -> subprocess.Popen:
+    def spawn(self, name: str, command: list[str], env: dict | None = None, *, announces: bool) -> subprocess.Popen:
+        """Start a child; its output goes to our stderr, but for the ready line of one that ``announces``."""
         child = subprocess.Popen(command, cwd=PROJECT_ROOT, env={**self.environment, **(env or {})},
                                  stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.children.append((name, child))
         threading.Thread(target=_relay, args=(child.stderr, f"[{name}] ".encode()), daemon=True).start()
+        if not announces:
+            threading.Thread(target=_relay, args=(child.stdout, f"[{name}] ".encode()), daemon=True).start()
         return child
 
     def ready_line(self, name: str, child: subprocess.Popen, prefix: str) -> str:
@@ -96,18 +99,19 @@ class Demo:
         python = sys.executable
         sandbox = self.spawn("novu sandbox", [
             python, "-m", "novu_sandbox", "--host", HOST, "--port", "0", "--workflows", str(WORKFLOWS),
-            "--secret-key", SECRET_KEY, "--application-identifier", APPLICATION_IDENTIFIER, "--hmac"])
+            "--secret-key", SECRET_KEY, "--application-identifier", APPLICATION_IDENTIFIER, "--hmac"],
+            announces=True)
         sandbox_url = self.ready_line("novu sandbox", sandbox, "novu sandbox:")
         socket_url = "ws" + sandbox_url[len("http"):] + "/socket"
         function = self.spawn("function", [
             str(Path(python).parent / "functions-framework"), "--target=handler", "--source=main.py",
             "--host", HOST, "--port", str(function_port)],
-            env={"NOVU_API_URL": sandbox_url, "NOVU_API_KEY": SECRET_KEY, "DRY_RUN": "false"})
+            env={"NOVU_API_URL": sandbox_url, "NOVU_API_KEY": SECRET_KEY, "DRY_RUN": "false"}, announces=False)
         page = self.spawn("inbox page", [
             python, str(PAGE_SERVER), "--host", HOST, "--port", str(inbox_port),
             "--application-identifier", APPLICATION_IDENTIFIER, "--api-url", sandbox_url,
             "--socket-url", socket_url, "--socket-type", "cloud"],
-            env={"NOVU_SECRET_KEY": SECRET_KEY})
+            env={"NOVU_SECRET_KEY": SECRET_KEY}, announces=True)
         inbox_url = self.ready_line("inbox page", page, "inbox:")
         function_url = f"http://{HOST}:{function_port}"
         self.wait_until_answering("function", function, function_url)
