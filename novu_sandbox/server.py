@@ -286,6 +286,10 @@ async def socket(request):
     return connection
 
 
+async def preflight(request):
+    return web.Response(status=204)  # the cors middleware adds the headers
+
+
 def build_app(sandbox: Sandbox) -> web.Application:
     app = web.Application(middlewares=[cors, rest_authentication], client_max_size=8 * 1024 * 1024)
     app[SANDBOX_KEY] = sandbox
@@ -308,6 +312,6 @@ def build_app(sandbox: Sandbox) -> web.Application:
     app.router.add_post("/v1/inbox/notifications/{action}", change_all)
     app.router.add_get("/v1/inbox/preferences", preferences, allow_head=False)
     app.router.add_get("/v1/inbox/preferences/global", preferences, allow_head=False)
-    app.router.add_route("OPTIONS", "/v1/inbox/{tail:.*}", lambda request: web.Response(status=204))
+    app.router.add_route("OPTIONS", "/v1/inbox/{tail:.*}", preflight)
     app.router.add_get("/socket", socket, allow_head=False)
     return app

@@ -231,7 +231,9 @@ class Sandbox:
             return error(400, [problem], "Bad Request", "/v1/events/trigger")
         if event["name"] not in self._by_identifier:
             message = f"Workflow with identifier {event['name']} cannot be found"
-            return error(422, message, "Unprocessable Entity", "/v1/events/trigger", type="workflow_not_found")
+            # Novu's document gives every 422 an ``errors`` record (empty here: no field is at fault).
+            return error(422, message, "Unprocessable Entity", "/v1/events/trigger", type="workflow_not_found",
+                         errors={})
         return 201, {"data": self._deliver(event)}
 
     def trigger_bulk(self, body: dict):

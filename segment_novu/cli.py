@@ -190,7 +190,9 @@ def subscriber_hash(arguments) -> int:
         print("set NOVU_SECRET_KEY (or NOVU_API_KEY) to the Novu environment's secret key", file=sys.stderr)
         return CANNOT
     try:
-        key = SecretSource(configured, emulator_host=emulator_host).get()
+        # stdout carries only the hash: the secret reader's log line goes to stderr.
+        with contextlib.redirect_stdout(sys.stderr):
+            key = SecretSource(configured, emulator_host=emulator_host).get()
     except (SecretUnavailable, ChecksumMismatch) as error:
         print(f"the Novu secret key cannot be read: {error}", file=sys.stderr)
         return CANNOT
