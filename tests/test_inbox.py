@@ -116,3 +116,22 @@ def test_the_page_server_hands_the_page_its_config_and_hash_never_the_key(page_s
 def test_the_page_server_refuses_a_bad_subscriber_id_with_a_message(page_server, subscriber_id):
     answer = requests.get(page_server + "inbox-config", params={"subscriberId": subscriber_id}, timeout=5)
     assert answer.status_code == 400 and answer.json()["message"]
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git reads .gcloudignore's gitignore syntax here")
+def test_the_deployed_function_carries_neither_the_sandbox_nor_the_page(tmp_path):
+    """.gcloudignore (gitignore syntax) read by git in an empty repository, so only its own rules count."""
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+
+    def ignored(path: str) -> bool:
+        result = subprocess.run(["git", "-C", str(tmp_path), "-c",
+                                 f"core.excludesFile={PROJECT_ROOT / '.gcloudignore'}",
+                                 "check-ignore", "--no-index", "-q", path])
+        return result.returncode == 0
+
+    for path in ("novu_sandbox/state.py", "requirements-demo.txt", "examples/inbox/dist/novu-inbox.js",
+                 "examples/inbox/node_modules/@novu/js/package.json", "node_modules/x/index.js",
+                 "docs/inbox.png", "tests/artifacts/inbox.png", "scripts/inbox_demo.py"):
+        assert ignored(path), path
+    for path in ("main.py", "requirements.txt", "segment_novu/inbox.py", "mapping.json"):
+        assert not ignored(path), path
