@@ -408,7 +408,7 @@ def test_the_command_prints_one_line_when_ready_and_refuses_a_broken_file(tmp_pa
         assert line.startswith("novu sandbox: http://127.0.0.1:")
         url = line.split(": ", 1)[1]
         answer = requests.get(url + "/v2/workflows", headers={"Authorization": "ApiKey sandbox-secret-key"}, timeout=5)
-        assert [item["workflowId"] for item in answer.json()["data"]["workflows"]] == ["order-completed", "signed-up"]
+        assert [item["workflowId"] for item in answer.json()["data"]["workflows"]] == ["order-completed", "song-played"]
     finally:
         process.terminate()
         process.wait(10)
@@ -448,3 +448,21 @@ def test_the_bridge_delivers_segment_events_into_the_sandbox_inbox():
                                            "currency": "USD"}
         resent = function.post(json.loads((PROJECT_ROOT / "examples" / "track.json").read_text()))
         assert resent.status_code == 200 and len(sandbox.state.messages) == 1  # one event, one notification
+
+
+def test_a_tracking_api_batch_fills_the_inbox_with_the_subscribers_name():
+    """examples/tracking-api-batch.json (the README's second curl): each identify lands before its
+    user's track, so the in-app step's {{subscriber.firstName}} has the name."""
+    from tests.served import serve
+
+    batch = (PROJECT_ROOT / "examples" / "tracking-api-batch.json").read_bytes()
+    with novu_sandbox.start(workflows=EXAMPLE_WORKFLOWS, secret_key=KEY) as sandbox, \
+            serve({"NOVU_API_URL": sandbox.url, "NOVU_API_KEY": KEY}) as function:
+        answer = function.post(path="/v1/batch", data=batch)
+        assert answer.status_code == 200, answer.text
+        bodies = {message.subscriber_id: (message.content["subject"], message.content["body"])
+                  for message in sandbox.state.messages}
+    assert bodies == {
+        "019mr8mf4r": ("Now playing: Fallin for You", "Hi Jake, **Fallin for You** by Dierks Bentley is on."),
+        "971mj8mk7p": ("Now playing: Get Right", "Hi Cindy, **Get Right** by Jennifer Lopez is on."),
+    }
