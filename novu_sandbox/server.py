@@ -271,10 +271,13 @@ async def socket(request):
         return _answer(*error(401, "Unauthorized", "Unauthorized", request.path))
     connection = web.WebSocketResponse(heartbeat=30)
     await connection.prepare(request)
+    sending: set[asyncio.Task] = set()  # the loop keeps only weak references to tasks
 
     def send(frame: dict) -> None:
         if not connection.closed:
-            asyncio.get_running_loop().create_task(connection.send_str(json.dumps(frame, ensure_ascii=False)))
+            task = asyncio.get_running_loop().create_task(connection.send_str(json.dumps(frame, ensure_ascii=False)))
+            sending.add(task)
+            task.add_done_callback(sending.discard)
 
     stop = sandbox.listen(session.subscriber_id, send)
     try:
