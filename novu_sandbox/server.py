@@ -314,7 +314,6 @@ def build_app(sandbox: Sandbox) -> web.Application:
     app.router.add_delete("/v1/inbox/notifications/{notification_id}/delete", delete_notification)
     app.router.add_post("/v1/inbox/notifications/{action}", change_all)
     app.router.add_get("/v1/inbox/preferences", preferences, allow_head=False)
-    app.router.add_get("/v1/inbox/preferences/global", preferences, allow_head=False)
     app.router.add_route("OPTIONS", "/v1/inbox/{tail:.*}", preflight)
     app.router.add_get("/socket", socket, allow_head=False)
     return app
