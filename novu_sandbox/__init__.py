@@ -18,8 +18,8 @@ What it plays, each answer in the shape Novu gives it (success bodies wrapped in
   ``/socket``). With ``hmac=True`` the session needs ``subscriberHash`` = HMAC-SHA256 of the
   subscriber id under the secret key, as Novu requires when HMAC is on.
 
-Not modelled: other channels, digests, delays, preferences (the list is empty, so the Inbox shows none), the Inbox's
-``context``, rate limits.
+Not modelled: other channels, digests, delays, preferences (the list is empty, so the Inbox shows
+none), the Inbox's ``context``, rate limits.
 
 ``python -m novu_sandbox`` serves it from the command line; ``start(...)`` runs it in a thread.
 """

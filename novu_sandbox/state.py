@@ -466,13 +466,8 @@ class Sandbox:
     def raw_message(self, message: Message) -> dict:
         """The message entity as Novu's socket pushes it (``content``, ``read``, ``cta``, ...)."""
         content = message.content
-        buttons = [
-            {"type": kind, "content": content[f"{kind}Action"]["label"],
-             **({"url": content[f"{kind}Action"]["redirect"]["url"]} if content[f"{kind}Action"].get("redirect") else {}),
-             **({"target": content[f"{kind}Action"]["redirect"]["target"]}
-                if (content[f"{kind}Action"].get("redirect") or {}).get("target") else {})}
-            for kind in ("primary", "secondary") if content.get(f"{kind}Action")
-        ]
+        buttons = [_button(kind, content[f"{kind}Action"]) for kind in ("primary", "secondary")
+                   if content.get(f"{kind}Action")]
         # The Inbox reads cta.action without a null check: cta is always an object.
         cta = {"type": "redirect", "data": dict(content.get("redirect") or {}),
                "action": {"status": "done" if message.completed else "pending", "buttons": buttons,
@@ -515,6 +510,17 @@ class Sandbox:
         self._push(subscriber_id, "unread_count_changed", {"unreadCount": counts["total"], "counts": counts})
         unseen = sum(1 for message in self._of(subscriber_id) if message.seen_at is None)
         self._push(subscriber_id, "unseen_count_changed", {"unseenCount": unseen})
+
+
+def _button(kind: str, action: dict) -> dict:
+    """An action as the raw message's ``cta.action.buttons`` holds it."""
+    redirect = action.get("redirect") or {}
+    button = {"type": kind, "content": action["label"]}
+    if redirect.get("url"):
+        button["url"] = redirect["url"]
+    if redirect.get("target"):
+        button["target"] = redirect["target"]
+    return button
 
 
 def matches(message: Message, query: dict) -> bool:
