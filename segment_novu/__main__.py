@@ -1,4 +1,4 @@
-"""``python -m segment_novu``: the command-line tools (``check``, ``replay``); see ``cli``."""
+"""``python -m segment_novu``: the command-line tools (``check``, ``replay``, ``subscriber-hash``); see ``cli``."""
 
 from segment_novu.cli import main
 

@@ -1,4 +1,4 @@
-"""``python -m segment_novu check`` and ``python -m segment_novu replay FILE``: tools for people.
+"""``python -m segment_novu check``, ``replay FILE`` and ``subscriber-hash``: tools for people.
 
 Both read the same environment variables as the function (the README's configuration table).
 Exit status: 0 all good; 1 something to fix (a broken mapping, a workflow missing in Novu, events
@@ -12,16 +12,17 @@ import argparse
 import contextlib
 import dataclasses
 import json
+import os
 import sys
 import time
 from pathlib import Path
 
-from segment_novu import config, logs, rules
+from segment_novu import config, inbox, logs, rules
 from segment_novu.bridge import Bridge
 from segment_novu.novu import NovuClient
 from segment_novu.replay import Replay, ReplayError, read_events
 from segment_novu.rules import MappingError, Rules
-from segment_novu.secrets import SecretSource
+from segment_novu.secrets import ChecksumMismatch, SecretSource, SecretUnavailable
 from segment_novu.workflows import CatalogUnavailable, list_workflows
 
 OK, PROBLEMS, CANNOT = 0, 1, 2
@@ -171,6 +172,34 @@ def replay(arguments) -> int:
     return _report(summary, total, settings.dry_run)
 
 
+def subscriber_hash(arguments) -> int:
+    """The Inbox's ``subscriberHash`` for one subscriber, keyed with ``NOVU_SECRET_KEY`` or else the
+    function's own ``NOVU_API_KEY`` (a value or a Secret Manager name): the same secret key."""
+    configured = os.environ.get("NOVU_SECRET_KEY", "").strip()
+    if not configured:
+        try:
+            settings = config.load()
+        except config.ConfigError as error:
+            print(f"configuration error: {error}", file=sys.stderr)
+            return CANNOT
+        configured = settings.novu_api_key or ""
+        emulator_host = settings.secret_manager_emulator_host
+    else:
+        emulator_host = os.environ.get("SECRET_MANAGER_EMULATOR_HOST") or None
+    if not configured:
+        print("set NOVU_SECRET_KEY (or NOVU_API_KEY) to the Novu environment's secret key", file=sys.stderr)
+        return CANNOT
+    try:
+        # stdout carries only the hash: the secret reader's log line goes to stderr.
+        with contextlib.redirect_stdout(sys.stderr):
+            key = SecretSource(configured, emulator_host=emulator_host).get()
+    except (SecretUnavailable, ChecksumMismatch) as error:
+        print(f"the Novu secret key cannot be read: {error}", file=sys.stderr)
+        return CANNOT
+    print(inbox.subscriber_hash(key, arguments.subscriber_id))
+    return OK
+
+
 def _whole_number(minimum: int):
     def parse(text: str) -> int:
         try:
@@ -209,6 +238,13 @@ def parser() -> argparse.ArgumentParser:
                                help="attempts without progress before a chunk is given up (default 5)")
     replay_parser.add_argument("--verbose", action="store_true", help="the bridge's JSON log lines on stderr")
     replay_parser.set_defaults(run=replay)
+
+    hash_parser = commands.add_parser(
+        "subscriber-hash",
+        help="the Inbox's subscriberHash (HMAC-SHA256 of the subscriber id), keyed with NOVU_SECRET_KEY",
+    )
+    hash_parser.add_argument("--subscriber-id", required=True, metavar="ID", help="the subscriber (Segment userId)")
+    hash_parser.set_defaults(run=subscriber_hash)
     return main_parser
 
 
