@@ -156,14 +156,14 @@ class NovuClient:
         # Novu's answers are small: uncompressed costs less CPU than gzip on both ends.
         self.headers = {"User-Agent": USER_AGENT, "Accept": "application/json", "Accept-Encoding": "identity"}
 
-    def _key(self, refresh: bool = False) -> str:
+    def _key(self, refresh: bool, deadline: float) -> str:
         if self.api_key is None:
             raise MissingKey("NOVU_API_KEY is not set")
-        return self.api_key.refresh() if refresh else self.api_key.get()
+        return self.api_key.refresh(deadline) if refresh else self.api_key.get(deadline)
 
-    def _send(self, method, path, encoded_body, timeout, *, idempotent: bool, refresh_key: bool = False):
+    def _send(self, method, path, encoded_body, timeout, key: str, *, idempotent: bool):
         """Novu's answer: an ``HTTPAnswer``, or through requests' adapter its Response (the same fields)."""
-        headers = {**self.headers, "Authorization": "ApiKey " + self._key(refresh_key)}
+        headers = {**self.headers, "Authorization": "ApiKey " + key}
         if encoded_body is not None:
             headers["Content-Type"] = "application/json"
             headers["Content-Length"] = str(len(encoded_body))
@@ -187,19 +187,22 @@ class NovuClient:
         attempts = 0
         while True:
             attempts += 1
-            remaining = deadline - time.monotonic()
-            if remaining < MIN_CALL_SECONDS:
+            if deadline - time.monotonic() < MIN_CALL_SECONDS:
                 return Result(RETRY, "not sent: the deadline for answering Segment was reached")
-            timeout = min(self.timeout_seconds, remaining)
             try:
-                response = self._send(
-                    method, path, encoded_body, timeout, idempotent=idempotent, refresh_key=refresh_key
-                )
+                key = self._key(refresh_key, deadline)
             except MissingKey:
                 return Result(MISCONFIGURED, "NOVU_API_KEY is not set: set it to the Novu secret key "
                                              "or to a Secret Manager name")
             except SecretUnavailable as error:
                 return Result(RETRY, f"Novu API key unavailable: {error}")
+            # Measured after the key: re-reading it may have taken part of the time left.
+            remaining = deadline - time.monotonic()
+            if remaining < MIN_CALL_SECONDS:
+                return Result(RETRY, "not sent: the deadline for answering Segment was reached")
+            timeout = min(self.timeout_seconds, remaining)
+            try:
+                response = self._send(method, path, encoded_body, timeout, key, idempotent=idempotent)
             except requests.Timeout:
                 return Result(RETRY, "Novu did not answer in time")
             except requests.exceptions.SSLError as error:

@@ -100,6 +100,26 @@ def test_rotated_key_is_read_again_after_401_and_the_call_retried_once(serve_man
     assert len(secret_manager.calls) == 2
 
 
+def test_reading_a_rejected_key_again_ends_by_the_deadline(serve_managed, secret_manager, novu):
+    secret_manager.set(NOVU_KEY_SECRET, "old")
+    function = serve_managed(DEADLINE_SECONDS="3")
+    assert function.post(data=ORDER.replace(b"msg-1", b"before-rotation")).status_code == 200
+
+    secret_manager.set(NOVU_KEY_SECRET, "new")
+    secret_manager.delay(5)
+    # Novu takes 2 of the 3 s to refuse the old key: the key's second read gets the one second left,
+    # not its own 1.5 s timeout.
+    refused = Scripted(status=401, body=error_body(401, "API Key not found", "Unauthorized"), delay=2.0)
+    novu.respond_with(lambda request: None if request.headers.get("Authorization") == "ApiKey new" else refused)
+    started = time.monotonic()
+    response = function.post(data=ORDER)
+    elapsed = time.monotonic() - started
+
+    assert response.status_code >= 500
+    assert keys_sent(novu)[1:] == ["ApiKey old"]
+    assert elapsed < 3.3, f"answered after {elapsed:.2f} s, past the 3 s deadline"
+
+
 def test_key_still_refused_after_reading_it_again_is_500(serve_managed, secret_manager, novu):
     secret_manager.set(NOVU_KEY_SECRET, "revoked")
     accept_only_key(novu, "new")
