@@ -222,6 +222,11 @@ class Bridge:
             if self.catalog is not None and not looked_up and mapping.uses_default_rule(event, self.rules):
                 known_workflows, looked_up = self.catalog.known(deadline), True
             plan = mapping.plan(event, self.rules, self.settings.anonymous_events, known_workflows)
+            if plan.missing_workflow is not None:
+                rechecked = self.catalog.recheck(deadline)
+                if rechecked is not known_workflows:
+                    known_workflows = rechecked
+                    plan = mapping.plan(event, self.rules, self.settings.anonymous_events, known_workflows)
             if plan.skip_reason is not None:
                 reports[index] = answer.EventReport(
                     index, event.message_id, event.type, outcomes.SKIPPED, plan.skip_reason

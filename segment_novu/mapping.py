@@ -38,6 +38,8 @@ class Plan:
     event: Event
     operations: tuple[operations.Operation, ...] = ()
     skip_reason: str | None = None
+    # The default rule's workflow, left out because known_workflows lacks it.
+    missing_workflow: str | None = None
 
 
 def workflow_for(event_name: str) -> str:
@@ -314,10 +316,14 @@ def plan(event: Event, rules: Rules, anonymous_events: str = "skip", known_workf
         return Plan(event, skip_reason="group events are ignored by the mapping")
     recipient = {"subscriberId": subscriber_id, **subscriber_fields(event.context.get("traits") or {}, event.context)}
     credentials = _device_credentials(event, rules, recipient)
+    missing = None
     if event.type == "group":
         planned, reason = _plan_group(event, rules, recipient)
     else:
         planned, reason = _plan_triggers(event, rules, recipient, known_workflows)
+        if known_workflows is not None and uses_default_rule(event, rules):
+            workflow = workflow_for(event.name)
+            missing = workflow if workflow and workflow not in known_workflows else None
     if not credentials and not planned:
-        return Plan(event, skip_reason=reason)
-    return Plan(event, operations=credentials + planned)
+        return Plan(event, skip_reason=reason, missing_workflow=missing)
+    return Plan(event, operations=credentials + planned, missing_workflow=missing)

@@ -25,6 +25,10 @@ FETCH_SECONDS = 1.0
 RETRY_AFTER_FAILURE_SECONDS = 10.0
 # A burst of workflow_not_found answers refreshes the list once, not once per answer.
 MIN_REFRESH_SECONDS = 5.0
+# A workflow the list lacks has the list read again first when it is older than this, so a workflow
+# created in Novu is seen within these seconds; events for workflows nobody built cost one list read
+# per this many seconds, not one trigger each.
+RECHECK_SECONDS = 5.0
 
 
 class CatalogUnavailable(Exception):
@@ -99,6 +103,21 @@ class WorkflowCatalog:
         """The identifiers to plan with: cached, refreshed when stale; None when unknown."""
         with self._lock:
             if self._fetching or time.monotonic() < self._expires:
+                return self._usable
+            self._fetching = True
+        try:
+            self.refresh(deadline)
+        finally:
+            with self._lock:
+                self._fetching = False
+        with self._lock:
+            return self._usable
+
+    def recheck(self, deadline: float) -> frozenset[str] | None:
+        """A workflow the list lacks: the list read again if it is older than ``RECHECK_SECONDS``
+        (and no other request is reading it), else the list as it is."""
+        with self._lock:
+            if self._fetching or time.monotonic() - self._fetched_at < RECHECK_SECONDS:
                 return self._usable
             self._fetching = True
         try:

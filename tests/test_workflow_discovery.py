@@ -84,6 +84,35 @@ def test_the_list_is_read_again_when_the_cache_expires(serve_function, novu):
     assert len(novu.calls("GET", LIST)) == 2
 
 
+def test_a_miss_against_a_list_older_than_the_recheck_reads_it_again(serve_function, novu, monkeypatch):
+    monkeypatch.setattr(workflows, "RECHECK_SECONDS", 0.3)
+    novu.workflows = {"welcome"}
+    function = serve_function()
+    assert outcomes(function.post(track("m-1"))) == [("skipped", "no workflow 'order-completed' in Novu")]
+
+    novu.workflows = {"welcome", "order-completed"}  # built in Novu a moment later
+    time.sleep(0.4)
+    response = function.post([track("m-2"), track("m-3", "Nobody Listens")])
+
+    assert outcomes(response) == [("delivered", "triggered"), ("skipped", "no workflow 'nobody-listens' in Novu")]
+    assert len(novu.calls("GET", LIST)) == 2, "one re-read for the request, not one per miss"
+    assert [call.body["name"] for call in novu.calls("POST", TRIGGER)] == ["order-completed"]
+
+
+def test_misses_read_the_list_at_most_once_per_recheck_period(serve_function, novu, monkeypatch):
+    monkeypatch.setattr(workflows, "RECHECK_SECONDS", 0.5)
+    novu.workflows = {"welcome"}
+    function = serve_function()
+
+    started = time.monotonic()
+    while time.monotonic() - started < 1.2:
+        assert outcomes(function.post(track("m"))) == [("skipped", "no workflow 'order-completed' in Novu")]
+        time.sleep(0.05)
+
+    assert 2 <= len(novu.calls("GET", LIST)) <= 3  # the first read, then one per half second
+    assert novu.calls("POST", TRIGGER) == []
+
+
 def test_only_events_under_the_default_rule_need_the_list(serve_function, novu):
     function = serve_function()
 
