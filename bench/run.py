@@ -47,9 +47,11 @@ from segment_novu import config  # noqa: E402  (the project's own list of the va
 SERVERS = ("bridge", "naive", "floor")
 # Single events only, for reference (no target is judged against it): see bench/baseline_one_call.py.
 REFERENCE = "one-call"
-SINGLE_SERVERS = SERVERS + (REFERENCE,)
+# Single events only, for one figure: the bridge writing every log entry alone (bench/variant_write_each.py).
+WRITE_EACH = "write-each"
+SINGLE_SERVERS = SERVERS + (REFERENCE, WRITE_EACH)
 SOURCES = {"bridge": "main.py", "naive": "bench/baseline_naive.py", "floor": "bench/baseline_floor.py",
-           REFERENCE: "bench/baseline_one_call.py"}
+           REFERENCE: "bench/baseline_one_call.py", WRITE_EACH: "bench/variant_write_each.py"}
 # Every variable the bridge reads: cleared so the caller's environment cannot change what is measured.
 BRIDGE_VARIABLES = config.VARIABLES + (
     "WORKERS", "THREADS", "CLOUD_RUN_TIMEOUT_SECONDS", "THREADED_TIMEOUT_ENABLED", "HOST", "PORT", "DEBUG",
@@ -695,23 +697,23 @@ class Report:
         rows = []
         for latency, results in self.single.items():
             served = [results[name] for name in SINGLE_SERVERS]
-            b, n, f, c = served
+            b, n, f, c, e = served
             label = f"Novu {latency * 1000:.0f} ms"
             rows.append([f"{label}: req/s", *(fmt(r.rps) for r in served),
-                         *(fmt(ratio(b.rps, other.rps), ".2f") + "×" for other in (n, f, c))])
-            rows.append([f"{label}: p50 / p99 ms", *(f"{r.p50_ms:.1f} / {r.p99_ms:.1f}" for r in served), "", "", ""])
+                         *(fmt(ratio(b.rps, other.rps), ".2f") + "×" for other in (n, f, c, e))])
+            rows.append([f"{label}: p50 / p99 ms", *(f"{r.p50_ms:.1f} / {r.p99_ms:.1f}" for r in served), "", "", "", ""])
             rows.append([f"{label}: server CPU ms/req", *(fmt(1000 * r.cpu_seconds / max(1, r.requests), ".2f")
-                                                            for r in served), "", "", ""])
+                                                            for r in served), "", "", "", ""])
             rows.append([f"{label}: req/s per round", *(" ".join(f"{v:.0f}" for v in r.round_rps) for r in served),
-                         "", "", ""])
+                         "", "", "", ""])
             rows.append([f"{label}: failed requests / Novu triggers",
-                         *(f"{len(r.errors)} / {fmt(r.triggers, 'd')}" for r in served), "", "", ""])
+                         *(f"{len(r.errors)} / {fmt(r.triggers, 'd')}" for r in served), "", "", "", ""])
         counts = ", ".join(f"{int(latency * 1000)} ms: {results['bridge'].requests // max(1, len(results['bridge'].round_rps))}"
                            for latency, results in self.single.items())
         tables.append((f"Single events ({o.single_rounds} rounds of fixed counts per function ({counts}); "
                        f"concurrency {o.concurrency}; THREADS={o.threads}; req/s = median round)",
-                       ["measure", "bridge", "naive", "floor", f"{REFERENCE} (reference)", "bridge/naive",
-                        "bridge/floor", f"bridge/{REFERENCE}"], rows))
+                       ["measure", "bridge", "naive", "floor", f"{REFERENCE} (reference)", f"{WRITE_EACH} (reference)",
+                        "bridge/naive", "bridge/floor", f"bridge/{REFERENCE}", f"bridge/{WRITE_EACH}"], rows))
         rows = []
         for size, by_name in self.batches.items():
             cells = []

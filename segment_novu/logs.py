@@ -1,10 +1,10 @@
 """Structured JSON log lines on stdout, shaped for Cloud Logging, through the standard library's ``logging``.
 
-Each entry is one JSON object, written in one ``write``, with ``severity``, ``message`` and ``time``
-(RFC 3339, the only form Cloud Logging reads as the entry's time), and the request's trace. One write
-per entry matters: with ``LOG_EXECUTION_ID=true`` functions-framework swaps ``sys.stdout`` during a
-request for a wrapper that parses each write as one JSON document and adds the execution id, so the
-handler writes to ``sys.stdout`` as it is at each entry. The ``segment_novu`` logger is an ordinary
+Each entry is one JSON object on one line, with ``severity``, ``message`` and ``time`` (RFC 3339, the
+only form Cloud Logging reads as the entry's time), and the request's trace. With ``LOG_EXECUTION_ID=true``
+functions-framework swaps ``sys.stdout`` during a request for a wrapper that parses each write as one
+JSON document and adds the execution id, so the handler writes to ``sys.stdout`` as it is at each entry,
+and to that wrapper one entry per write. The ``segment_novu`` logger is an ordinary
 one (add handlers, change its level); it does not propagate, so a root handler never doubles a line.
 
 Callers pass identifiers, types, outcomes and timings as fields, never payloads or secrets: this module
@@ -60,59 +60,83 @@ class JsonFormatter(logging.Formatter):
         return codec.dumps(entry, default=str, ensure_ascii=True).decode("ascii")
 
 
-# While requests are in flight, entries stay in stdout's buffer and leave together when the last one
-# ends, or once the oldest has waited HOLD_SECONDS: a flush per request is a system call per request
-# (bench/ANALYSIS.md has the figure). Each entry is still its own write, made in its request's context,
-# so the execution-id wrapper (which flushes each entry itself) sees them one by one.
+# A request's entries are gathered while it runs (from any thread in its context) and leave when it
+# ends, together with those of every request that ended while others were in flight: one write when
+# the last request in flight ends, or once the oldest has waited HOLD_SECONDS. With PYTHONUNBUFFERED
+# (set on Cloud Run) every write is a system call, and a lock taken per entry makes 16 threads queue.
+# functions-framework's execution-id wrapper (LOG_EXECUTION_ID=true) reads each write as one entry,
+# so while it is sys.stdout every entry is written alone, as it is logged.
 HOLD_SECONDS = 0.1
+_gathering: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("gathering", default=None)
 
 
-class StdoutHandler(logging.StreamHandler):
-    """Writes to ``sys.stdout`` as it is at each entry, and flushes as ``HOLD_SECONDS`` says."""
+def _one_entry_per_write(stream) -> bool:
+    return type(stream).__module__.startswith("functions_framework")
+
+
+class StdoutHandler(logging.Handler):
+    """Writes each formatted entry to ``sys.stdout`` as it is when the entry leaves, as above."""
 
     def __init__(self):
         super().__init__()
         self.in_flight = 0
-        self.unflushed_since: float | None = None
+        self.held: list[str] = []
+        self.held_since = 0.0
 
-    @property
-    def stream(self):
-        return sys.stdout
+    def handle(self, record: logging.LogRecord) -> bool:
+        """As ``Handler.handle``, but an entry gathered for its request takes no lock."""
+        if not self.filter(record):
+            return False
+        try:
+            text = self.format(record) + "\n"
+        except Exception:
+            self.handleError(record)
+            return True
+        gathered = _gathering.get()
+        if gathered is not None and not _one_entry_per_write(sys.stdout):
+            gathered.append(text)
+            return True
+        with self.lock:
+            try:
+                self._write_held()
+                _write(sys.stdout, text)
+            except Exception:
+                self.handleError(record)
+        return True
 
-    @stream.setter
-    def stream(self, _value) -> None:
-        """Always the current ``sys.stdout``: nothing to keep."""
-
-    def flush(self) -> None:
-        """After each entry, under the handler's lock."""
-        now = time.monotonic()
-        if self.unflushed_since is None:
-            self.unflushed_since = now
-        if self.in_flight == 0 or now - self.unflushed_since >= HOLD_SECONDS:
-            self._flush_now()
+    def emit(self, record: logging.LogRecord) -> None:
+        self.handle(record)
 
     def request_started(self) -> None:
         with self.lock:
             self.in_flight += 1
 
-    def request_ended(self) -> None:
+    def request_ended(self, lines: list[str]) -> None:
         with self.lock:
             self.in_flight -= 1
-            if self.unflushed_since is not None and (
-                self.in_flight == 0 or time.monotonic() - self.unflushed_since >= HOLD_SECONDS
-            ):
-                self._flush_now()
+            if lines:
+                if not self.held:
+                    self.held_since = time.monotonic()
+                self.held.extend(lines)
+            if self.held and (self.in_flight == 0 or time.monotonic() - self.held_since >= HOLD_SECONDS):
+                self._write_held()
 
-    def flush_held(self) -> None:
+    def flush(self) -> None:
         with self.lock:
-            if self.unflushed_since is not None:
-                self._flush_now()
+            self._write_held()
 
-    def _flush_now(self) -> None:
-        self.unflushed_since = None
-        stream = sys.stdout
-        if stream is not None and hasattr(stream, "flush"):
-            stream.flush()
+    def _write_held(self) -> None:
+        if self.held:
+            held, self.held = self.held, []
+            stream = sys.stdout
+            for text in held if _one_entry_per_write(stream) else ["".join(held)]:
+                _write(stream, text)
+
+
+def _write(stream, text: str) -> None:
+    if stream is not None:
+        stream.write(text)
+        stream.flush()
 
 
 _handler = StdoutHandler()
@@ -121,7 +145,7 @@ logger = logging.getLogger(LOGGER_NAME)
 logger.addHandler(_handler)
 logger.setLevel(logging.INFO)
 logger.propagate = False
-atexit.register(_handler.flush_held)
+atexit.register(_handler.flush)
 
 
 def configure(level: str) -> None:
@@ -152,15 +176,18 @@ def reset_trace(token: contextvars.Token) -> None:
 
 
 class request_scope:
-    """A request in flight: its entries may wait in stdout's buffer until the last request ends."""
+    """A request in flight: what it logs leaves when it ends, with what other requests held."""
 
-    __slots__ = ()
+    __slots__ = ("lines", "token")
 
     def __enter__(self) -> None:
+        self.lines: list[str] = []
+        self.token = _gathering.set(self.lines)
         _handler.request_started()
 
     def __exit__(self, *exception) -> None:
-        _handler.request_ended()
+        _gathering.reset(self.token)
+        _handler.request_ended(self.lines)
 
 
 def log(severity: str, message: str, **fields) -> None:

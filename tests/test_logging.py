@@ -243,7 +243,7 @@ def record_stdout(monkeypatch) -> RecordingStdout:
     return recording
 
 
-def test_every_entry_is_one_write_with_an_rfc3339_time(monkeypatch):
+def test_a_requests_entries_leave_in_one_write_one_line_each_with_an_rfc3339_time(monkeypatch):
     written = record_stdout(monkeypatch)
     with logs.request_scope():
         logs.info("first", index=1)
@@ -252,25 +252,38 @@ def test_every_entry_is_one_write_with_an_rfc3339_time(monkeypatch):
         worker.start()
         worker.join()
         logs.info("last", index=3)
+        assert written.calls == []
 
-    entries = [json.loads(text) for text in written.writes()]
+    [text] = written.writes()
+    entries = [json.loads(line) for line in text.splitlines()]
     assert [(entry["severity"], entry["message"]) for entry in entries] == [
         ("INFO", "first"), ("WARNING", "from a delivery thread"), ("INFO", "last"),
     ]
-    assert all(text.endswith("}\n") and text.count("\n") == 1 for text in written.writes())
+    assert text.endswith("}\n") and text.count("\n") == 3
     times = [datetime.fromisoformat(entry["time"]) for entry in entries]
     assert all(entry["time"].endswith("Z") for entry in entries)
     assert times == sorted(times) and times[0].tzinfo is not None
+    assert written.calls[-1] == ("flush", None)
 
 
-def test_entries_of_a_request_are_flushed_when_it_ends(monkeypatch):
-    written = record_stdout(monkeypatch)
+def test_to_functions_frameworks_execution_id_wrapper_every_entry_is_its_own_write(monkeypatch):
+    """The wrapper (LOG_EXECUTION_ID=true) parses each write as one JSON document."""
+    from functions_framework.execution_id import LoggingHandlerAddExecutionId
+
+    written = RecordingStdout()
+    monkeypatch.setattr(sys, "stdout", LoggingHandlerAddExecutionId(written))
     with logs.request_scope():
-        logs.info("inside")
-        assert written.flushes() == 0
-    assert written.flushes() == 1
+        logs.info("first")
+        logs.info("second")
+
+    assert [json.loads(text)["message"] for text in written.writes() if text != "\n"] == ["first", "second"]
+
+
+def test_an_entry_outside_any_request_is_written_at_once(monkeypatch):
+    written = record_stdout(monkeypatch)
     logs.info("outside any request")
-    assert written.flushes() == 2
+    assert [json.loads(text)["message"] for text in written.writes()] == ["outside any request"]
+    assert written.flushes() == 1
 
 
 class InFlight:
@@ -293,30 +306,31 @@ class InFlight:
         self.thread.join(2)
 
 
-def test_entries_of_a_request_ending_while_another_is_in_flight_are_flushed_with_the_last_one(monkeypatch):
+def test_entries_of_a_request_ending_while_another_is_in_flight_leave_with_the_last_one(monkeypatch):
+    """Under PYTHONUNBUFFERED (Cloud Run) each write is a system call: a finished request's entries
+    wait for the last request in flight and leave in one write with its own."""
     written = record_stdout(monkeypatch)
-    """Under load a flush per request is a system call per request: a finished request's entries wait
-    in stdout's buffer for the last request in flight (each entry still its own write)."""
     other = InFlight("from the request still in flight")
     with logs.request_scope():
         logs.info("from the request that ends first")
-    assert written.flushes() == 0
+    assert written.calls == []
     other.end()
 
-    assert [json.loads(text)["message"] for text in written.writes()] == [
+    [text] = written.writes()
+    assert [json.loads(line)["message"] for line in text.splitlines()] == [
         "from the request that ends first", "from the request still in flight",
     ]
     assert written.calls[-1] == ("flush", None) and written.flushes() == 1
 
 
-def test_held_entries_are_flushed_once_the_oldest_has_waited_long_enough(monkeypatch):
+def test_held_entries_are_written_once_the_oldest_has_waited_long_enough(monkeypatch):
     written = record_stdout(monkeypatch)
     monkeypatch.setattr(logs, "HOLD_SECONDS", 0.0)
     other = InFlight("from the long request")
     try:
         with logs.request_scope():
             logs.info("from a short request")
-        assert written.flushes() >= 1
+        assert [json.loads(text)["message"] for text in written.writes()] == ["from a short request"]
     finally:
         other.end()
 
