@@ -186,6 +186,8 @@ if ((${#missing[@]})) && ((!dry_run)); then
     IFS= read -rs value || true
     [[ ! -t 0 ]] || printf '\n' >&2
     [[ -n $value ]] || die "no value on stdin for new secret $secret"
+    # A blank credential would turn its check off: the bridge refuses one, so refuse it here first.
+    [[ $value = *[![:space:]]* ]] || die "the value for new secret $secret is blank: give the secret itself"
     values+=("$value")
   done
 fi

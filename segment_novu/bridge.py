@@ -18,7 +18,7 @@ from segment_novu.ledger import build_ledger
 from segment_novu.novu import NovuClient
 from segment_novu.operations import Operation
 from segment_novu.outcomes import Result
-from segment_novu.secrets import SecretSource, SecretUnavailable
+from segment_novu.secrets import SecretMisconfigured, SecretSource, SecretUnavailable
 from segment_novu.workflows import FETCH_SECONDS, WorkflowCatalog
 
 ACCEPTED_METHODS = ("POST", "PUT", "PATCH")
@@ -68,10 +68,19 @@ class Bridge:
             "timeout_seconds": min(2.0, settings.deadline_seconds / 2),
             "emulator_host": settings.secret_manager_emulator_host,
         }
-        self.novu_key = SecretSource(settings.novu_api_key, **secret_options) if settings.novu_api_key else None
-        self.shared_secrets = [SecretSource(value, **secret_options) for value in settings.segment_shared_secrets]
+        self.novu_key = (
+            SecretSource(settings.novu_api_key, variable="NOVU_API_KEY", **secret_options)
+            if settings.novu_api_key else None
+        )
+        self.shared_secrets = [
+            SecretSource(value, variable=variable, **secret_options)
+            for value, variable in zip(
+                settings.segment_shared_secrets, ("SEGMENT_SHARED_SECRET", "SEGMENT_SHARED_SECRET_PREVIOUS")
+            )
+        ]
         self.auth_token = (
-            SecretSource(settings.segment_auth_token, **secret_options) if settings.segment_auth_token else None
+            SecretSource(settings.segment_auth_token, variable="SEGMENT_AUTH_TOKEN", **secret_options)
+            if settings.segment_auth_token else None
         )
         self.client = NovuClient(
             settings.novu_api_url,
@@ -144,6 +153,11 @@ class Bridge:
         # The Novu key is read alongside (its failure is the delivery's to answer): one wait, not two.
         also = [self.novu_key] if self.novu_key is not None and not self.settings.dry_run else []
         values = secrets.read_all(credentials + also, deadline)[: len(credentials)]
+        misconfigured = [value for value in values if isinstance(value, SecretMisconfigured)]
+        if misconfigured:
+            # Never authenticate against less than what was configured: refuse until the operator fixes it.
+            logs.error("cannot check the request: a credential is misconfigured", error=str(misconfigured[0]))
+            return answer.error(500, f"configuration error: {misconfigured[0]}")
         unavailable = [value for value in values if isinstance(value, SecretUnavailable)]
         if unavailable:
             logs.error("cannot read the Segment shared secret", error=str(unavailable[0]))
@@ -227,7 +241,11 @@ class Bridge:
                 if rechecked is not known_workflows:
                     known_workflows = rechecked
                     plan = mapping.plan(event, self.rules, self.settings.anonymous_events, known_workflows)
-            if plan.skip_reason is not None:
+            if plan.reject_reason is not None:
+                reports[index] = answer.EventReport(
+                    index, event.message_id, event.type, outcomes.REJECTED, plan.reject_reason
+                )
+            elif plan.skip_reason is not None:
                 reports[index] = answer.EventReport(
                     index, event.message_id, event.type, outcomes.SKIPPED, plan.skip_reason
                 )

@@ -22,7 +22,7 @@ from segment_novu.bridge import Bridge
 from segment_novu.novu import NovuClient
 from segment_novu.replay import Replay, ReplayError, read_events
 from segment_novu.rules import MappingError, Rules
-from segment_novu.secrets import ChecksumMismatch, SecretSource, SecretUnavailable
+from segment_novu.secrets import ChecksumMismatch, SecretMisconfigured, SecretSource, SecretUnavailable
 from segment_novu.workflows import CatalogUnavailable, list_workflows
 
 OK, PROBLEMS, CANNOT = 0, 1, 2
@@ -80,6 +80,7 @@ def check(arguments) -> int:
         return OK
     key = SecretSource(
         settings.novu_api_key,
+        variable="NOVU_API_KEY",
         ttl_seconds=settings.secret_ttl_seconds,
         emulator_host=settings.secret_manager_emulator_host,
     )
@@ -192,8 +193,8 @@ def subscriber_hash(arguments) -> int:
     try:
         # stdout carries only the hash: the secret reader's log line goes to stderr.
         with contextlib.redirect_stdout(sys.stderr):
-            key = SecretSource(configured, emulator_host=emulator_host).get()
-    except (SecretUnavailable, ChecksumMismatch) as error:
+            key = SecretSource(configured, emulator_host=emulator_host, variable="the Novu secret key").get()
+    except (SecretUnavailable, SecretMisconfigured, ChecksumMismatch) as error:
         print(f"the Novu secret key cannot be read: {error}", file=sys.stderr)
         return CANNOT
     print(inbox.subscriber_hash(key, arguments.subscriber_id))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import os
+from urllib.parse import urlsplit
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
@@ -60,9 +61,19 @@ class Settings:
     log_level: str = "INFO"
 
 
+# A credential that is set but blank would turn its check off: it is refused, never read as "unset".
+CREDENTIALS = ("NOVU_API_KEY", "SEGMENT_SHARED_SECRET", "SEGMENT_SHARED_SECRET_PREVIOUS", "SEGMENT_AUTH_TOKEN")
+
+
 def _text(env: Mapping[str, str], name: str) -> str | None:
     value = env.get(name, "").strip()
     return value or None
+
+
+def _credential(env: Mapping[str, str], name: str) -> str | None:
+    if name in env and not env[name].strip():
+        raise ConfigError(f"{name} is set but blank: give it a value, or remove the variable")
+    return _text(env, name)
 
 
 def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
@@ -111,24 +122,47 @@ def _api_url(env: Mapping[str, str]) -> str:
     return url
 
 
+REDIS_SCHEMES = ("redis", "rediss", "unix")
+
+
+def _redis_url(env: Mapping[str, str]) -> str | None:
+    url = _text(env, "REDIS_URL")
+    if url is None:
+        return None
+    shown = repr(url) if "@" not in url else "the value given (not shown: it holds a password)"
+    parts = urlsplit(url)
+    try:
+        well_formed = parts.port is None or parts.port >= 0  # reading .port raises when it is not a number
+    except ValueError:
+        well_formed = False
+    where = parts.path if parts.scheme == "unix" else parts.hostname
+    well_formed = well_formed and parts.scheme in REDIS_SCHEMES and bool(where)
+    if not well_formed:
+        hint = f" (write redis://{url})" if "://" not in url and "@" not in url else ""
+        raise ConfigError(
+            f"REDIS_URL must be redis://HOST:PORT[/DB], rediss://HOST:PORT[/DB] or unix:///PATH, not {shown}{hint}"
+        )
+    return url
+
+
 def load(env: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
     secrets = tuple(
         value
-        for value in (_text(env, "SEGMENT_SHARED_SECRET"), _text(env, "SEGMENT_SHARED_SECRET_PREVIOUS"))
+        for value in (_credential(env, "SEGMENT_SHARED_SECRET"), _credential(env, "SEGMENT_SHARED_SECRET_PREVIOUS"))
         if value
     )
     anonymous = (_text(env, "ANONYMOUS_EVENTS") or "skip").lower()
     if anonymous not in ("skip", "anonymous-id"):
         raise ConfigError(f"ANONYMOUS_EVENTS must be skip or anonymous-id, not {anonymous!r}")
-    novu_api_key = _text(env, "NOVU_API_KEY")
+    novu_api_key = _credential(env, "NOVU_API_KEY")
     # Without a key there is no list to read, whatever the flag says.
     workflow_discovery = _flag(env, "WORKFLOW_DISCOVERY", True) and novu_api_key is not None
     return Settings(
         novu_api_url=_api_url(env),
         novu_api_key=novu_api_key,
         segment_shared_secrets=secrets,
-        segment_auth_token=_text(env, "SEGMENT_AUTH_TOKEN"),
+        segment_auth_token=_credential(env, "SEGMENT_AUTH_TOKEN"),
         accept_first_element_signature=_flag(env, "ACCEPT_FIRST_ELEMENT_SIGNATURE", False),
         mapping_file=_mapping_file(env),
         dry_run=_flag(env, "DRY_RUN", False),
@@ -142,7 +176,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         ),
         secret_ttl_seconds=_number(env, "SECRET_TTL_SECONDS", Settings.secret_ttl_seconds, float, 0),
         secret_manager_emulator_host=_text(env, "SECRET_MANAGER_EMULATOR_HOST"),
-        redis_url=_text(env, "REDIS_URL"),
+        redis_url=_redis_url(env),
         ledger_max_entries=_number(env, "LEDGER_MAX_ENTRIES", Settings.ledger_max_entries, int, 0),
         ledger_ttl_seconds=_number(env, "LEDGER_TTL_SECONDS", Settings.ledger_ttl_seconds, float, 1),
         ledger_timeout_seconds=_number(

@@ -121,6 +121,11 @@ def split_triggers(positions: list[int], max_concurrency: int) -> tuple[list[lis
     return chunks, remainder
 
 
+def _entries(operations: list[Operation], keys: list[str | None], positions) -> dict[str, str]:
+    """The ledger's key → state for the operations at ``positions`` it can vouch for."""
+    return {keys[position]: operations[position].state for position in positions if keys[position] is not None}
+
+
 class Courier:
     def __init__(self, client: NovuClient, ledger: Ledger, *, max_concurrency: int, config_rate_per_second: float):
         self.client = client
@@ -135,7 +140,7 @@ class Courier:
         rehearsal = rehearsal_client is not None
         run = _Run(rehearsal_client or self.client, deadline, None if rehearsal else self.pacer)
         keys = self._ledger_keys(operations, rehearsal)
-        known = set() if rehearsal else self.ledger.acknowledged([key for key in keys if key is not None])
+        known = set() if rehearsal else self.ledger.acknowledged(_entries(operations, keys, range(len(operations))))
         pending, twins = self._select(operations, keys, known, run)
         blocked: set[str] = set()
         for stage in stages([operations[position] for position in pending]):
@@ -184,7 +189,7 @@ class Courier:
                 deleted.add(subscriber)
                 for key in undone_keys.pop(subscriber, ()):
                     first_with_key.pop(key, None)
-            twin_key = operation.action + "|" + operation.key
+            twin_key = operation.action + "|" + operation.key + "|" + operation.state
             if keys[position] in known and not (operation.undone_by_delete and subscriber in deleted):
                 run.results[position] = ALREADY_DELIVERED
             elif twin_key in first_with_key:
@@ -205,7 +210,7 @@ class Courier:
         ]
         if deleted:
             self.ledger.erase(deleted)
-        acknowledged = [keys[position] for position in delivered if keys[position] is not None]
+        acknowledged = _entries(operations, keys, delivered)
         if acknowledged:
             self.ledger.record(acknowledged)
 

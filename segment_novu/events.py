@@ -71,11 +71,13 @@ def _object(body: dict, key: str) -> dict:
     return value
 
 
-def identity_of(body: dict) -> str:
-    """Same event → same identity: its messageId, else its content less delivery-time fields."""
+def identity_of(body: dict, event_type: str, user_id: str | None, anonymous_id: str | None) -> str:
+    """Same event → same identity: its messageId with its type and user, else its content less
+    delivery-time fields. The sender chooses messageIds (custom forwarders and Tracking API clients
+    too), so two users' events may share one: only a resend repeats all four."""
     message_id = body.get("messageId")
     if isinstance(message_id, str) and message_id.strip():
-        return "m:" + message_id.strip()
+        return "m:" + json.dumps([event_type, user_id, anonymous_id, message_id.strip()], ensure_ascii=False)
     content = {key: value for key, value in body.items() if key not in DELIVERY_TIME_FIELDS}
     canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return "c:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
@@ -138,5 +140,5 @@ def parse(item: Any, index: int) -> Event:
         user_id=user_id,
         anonymous_id=anonymous_id,
         body=body,
-        identity=identity_of(item),
+        identity=identity_of(item, event_type, user_id, anonymous_id),
     )

@@ -1,4 +1,8 @@
-"""Delivery ledger: which (event, operation) keys Novu already acknowledged.
+"""Delivery ledger: which operations Novu already acknowledged, as key → state.
+
+An operation's key names what it changes and its state what it changed it to: one event's operation
+has a single state; a topic's upsert is keyed by the topic and its state is the
+name, so the ledger holds the latest name only and a topic renamed back to an earlier one is sent.
 
 Segment resends deliveries (timeouts, retries, batches re-formed with other events); the ledger lets
 the bridge skip what Novu already took without spending Novu calls. It is an optimisation only:
@@ -15,7 +19,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from typing import Protocol, Sequence
+from typing import Mapping, Protocol, Sequence
 
 from segment_novu import logs
 
@@ -23,11 +27,11 @@ _WARN_INTERVAL_SECONDS = 30.0
 
 
 class Ledger(Protocol):
-    def acknowledged(self, keys: Sequence[str]) -> set[str]:
-        """The subset of ``keys`` already recorded. Never raises."""
+    def acknowledged(self, entries: Mapping[str, str]) -> set[str]:
+        """The keys whose latest recorded state is the one given. Never raises."""
 
-    def record(self, keys: Sequence[str]) -> None:
-        """Remember ``keys`` as acknowledged. Never raises."""
+    def record(self, entries: Mapping[str, str]) -> None:
+        """Remember each key's state as its latest. Never raises."""
 
     def erasures(self, subscribers: Sequence[str]) -> dict[str, int] | None:
         """How many deletions of each subscriber were recorded; None when unknown. Never raises."""
@@ -39,10 +43,10 @@ class Ledger(Protocol):
 class NullLedger:
     """Remembers nothing (ledger disabled)."""
 
-    def acknowledged(self, keys: Sequence[str]) -> set[str]:
+    def acknowledged(self, entries: Mapping[str, str]) -> set[str]:
         return set()
 
-    def record(self, keys: Sequence[str]) -> None:
+    def record(self, entries: Mapping[str, str]) -> None:
         pass
 
     def erasures(self, subscribers: Sequence[str]) -> dict[str, int] | None:
@@ -58,7 +62,7 @@ class MemoryLedger:
     def __init__(self, max_entries: int = 100_000, ttl_seconds: float = 86_400.0):
         self._max_entries = max_entries
         self._ttl = ttl_seconds
-        self._expiry: OrderedDict[str, float] = OrderedDict()
+        self._entries: OrderedDict[str, tuple[str, float]] = OrderedDict()  # key → (state, expiry)
         self._erasures: OrderedDict[str, int] = OrderedDict()
         # What a subscriber without a count reads: never below a count evicted for room, so a count
         # never goes back and a stale entry never matches again (other subscribers' entries are then
@@ -66,32 +70,32 @@ class MemoryLedger:
         self._erasures_floor = 0
         self._lock = threading.Lock()
 
-    def acknowledged(self, keys: Sequence[str]) -> set[str]:
+    def acknowledged(self, entries: Mapping[str, str]) -> set[str]:
         now = time.monotonic()
         found = set()
         with self._lock:
-            for key in keys:
-                expiry = self._expiry.get(key)
-                if expiry is None:
+            for key, state in entries.items():
+                recorded = self._entries.get(key)
+                if recorded is None:
                     continue
-                if expiry > now:
+                if recorded[1] <= now:
+                    del self._entries[key]
+                elif recorded[0] == state:
                     found.add(key)
-                else:
-                    del self._expiry[key]
         return found
 
-    def record(self, keys: Sequence[str]) -> None:
+    def record(self, entries: Mapping[str, str]) -> None:
         now = time.monotonic()
         expiry = now + self._ttl
         with self._lock:
-            for key in keys:
-                self._expiry[key] = expiry
-                self._expiry.move_to_end(key)
+            for key, state in entries.items():
+                self._entries[key] = (state, expiry)
+                self._entries.move_to_end(key)
             # Entries sit in recording order, so expiries ascend: expired ones are all at the front.
-            while self._expiry and next(iter(self._expiry.values())) <= now:
-                self._expiry.popitem(last=False)
-            while len(self._expiry) > self._max_entries:
-                self._expiry.popitem(last=False)
+            while self._entries and next(iter(self._entries.values()))[1] <= now:
+                self._entries.popitem(last=False)
+            while len(self._entries) > self._max_entries:
+                self._entries.popitem(last=False)
 
     def erasures(self, subscribers: Sequence[str]) -> dict[str, int] | None:
         with self._lock:
@@ -136,27 +140,28 @@ class RedisLedger:
         self._failures = 0
         self._warned_at: float | None = None
 
-    def acknowledged(self, keys: Sequence[str]) -> set[str]:
-        if not keys:
+    def acknowledged(self, entries: Mapping[str, str]) -> set[str]:
+        if not entries:
             return set()
+        keys = list(entries)
 
         def lookup(client) -> set[str]:
             values = client.mget([self._prefix + key for key in keys])
-            return {key for key, value in zip(keys, values) if value is not None}
+            return {key for key, value in zip(keys, values) if value is not None and value.decode() == entries[key]}
 
         return self._guarded("acknowledged", len(keys), lookup, set())
 
-    def record(self, keys: Sequence[str]) -> None:
-        if not keys:
+    def record(self, entries: Mapping[str, str]) -> None:
+        if not entries:
             return
 
         def store(client) -> None:
             pipe = client.pipeline(transaction=False)
-            for key in keys:
-                pipe.set(self._prefix + key, 1, px=self._ttl_ms)
+            for key, state in entries.items():
+                pipe.set(self._prefix + key, state, px=self._ttl_ms)
             pipe.execute()
 
-        self._guarded("record", len(keys), store, None)
+        self._guarded("record", len(entries), store, None)
 
     def erasures(self, subscribers: Sequence[str]) -> dict[str, int] | None:
         if not subscribers:

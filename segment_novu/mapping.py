@@ -25,6 +25,7 @@ from segment_novu.rules import SEGMENT_KEY, EventRule, Rules, Target
 SUBSCRIBER_FIELDS = ("email", "firstName", "lastName", "phone", "avatar", "locale", "timezone")
 TOPIC_KEY_LENGTH = 100
 TOPIC_NAME_LENGTH = 100
+DEVICE_TOKEN_LENGTH = 4096
 ALIAS_REASON = "alias events are not mapped: Novu cannot merge subscribers"
 _SNAKE = {"firstName": "first_name", "lastName": "last_name"}
 _NOT_SLUG = re.compile(r"[^a-z0-9]+")
@@ -38,6 +39,8 @@ class Plan:
     event: Event
     operations: tuple[operations.Operation, ...] = ()
     skip_reason: str | None = None
+    # Refused as the caller sent it (answered like an event that breaks the Spec).
+    reject_reason: str | None = None
     # The default rule's workflow, left out because known_workflows lacks it.
     missing_workflow: str | None = None
 
@@ -51,10 +54,15 @@ def _digest(*parts: str) -> str:
     return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:40]
 
 
-def transaction_id(event: Event, workflow: str, recipient: str | None = None) -> str:
+def transaction_id(event: Event, workflow: str, recipient: str | None = None, repeat: int = 0) -> str:
     """Deterministic per (event, workflow): a resent event dedups, a fan-out does not. ``recipient``
-    tells apart triggers of one workflow sent to someone other than the event's user."""
-    parts = (event.identity, workflow) if recipient is None else (event.identity, workflow, recipient)
+    tells apart triggers of one workflow sent to someone other than the event's user; ``repeat``
+    counts the event's earlier triggers of the same workflow to the same recipient."""
+    parts = [event.identity, workflow]
+    if recipient is not None:
+        parts.append(recipient)
+    if repeat:
+        parts.append(f"#{repeat}")
     return "sgmt-" + _digest(*parts)
 
 
@@ -174,8 +182,9 @@ def _source_text(source) -> str:
     return str(source.path) if source.path is not None else "its value"
 
 
-def _trigger(event: Event, target: Target, recipient: dict, by_default_rule: bool):
-    """The trigger for one target, or why there is none."""
+def _trigger(event: Event, target: Target, recipient: dict, by_default_rule: bool, earlier: dict):
+    """The trigger for one target, or why there is none. ``earlier`` counts the triggers planned so far
+    per workflow and recipient: a repeat gets its own transactionId, the first keeps the usual one."""
     workflow = target.workflow
     if not all(condition.holds(event.body) for condition in target.when):
         return f"the conditions for workflow {workflow!r} do not hold"
@@ -195,7 +204,9 @@ def _trigger(event: Event, target: Target, recipient: dict, by_default_rule: boo
             other, subscriber_id = "subscriber:" + chosen, chosen
     else:
         to = {**recipient, **_mapped_recipient_fields(target, event)}
-    transaction = transaction_id(event, workflow, other)
+    repeat = earlier.get((workflow, other), 0)
+    earlier[(workflow, other)] = repeat + 1
+    transaction = transaction_id(event, workflow, other, repeat)
     return operations.trigger(
         event.index,
         workflow=workflow,
@@ -224,9 +235,9 @@ def _plan_triggers(event: Event, rules: Rules, recipient: dict, known_workflows)
         if known_workflows is not None and workflow not in known_workflows:
             return (), f"no workflow {workflow!r} in Novu"
         targets, by_default = (Target(workflow),), True
-    triggers, reasons = [], []
+    triggers, reasons, earlier = [], [], {}
     for target in targets:
-        planned = _trigger(event, target, recipient, by_default)
+        planned = _trigger(event, target, recipient, by_default, earlier)
         (reasons if isinstance(planned, str) else triggers).append(planned)
     return tuple(triggers), (reasons[0] if reasons else None)
 
@@ -243,7 +254,8 @@ def _plan_group(event: Event, rules: Rules, recipient: dict):
         topic_key=key,
         name=name or None,
         subscriber_id=subscriber_id,
-        key=_state_key(operations.UPSERT_TOPIC, key, name),
+        key=_state_key(operations.UPSERT_TOPIC, key),
+        state=_digest(name),
     )
     subscribe = operations.subscribe_to_topic(
         event.index,
@@ -252,6 +264,20 @@ def _plan_group(event: Event, rules: Rules, recipient: dict):
         key=_state_key(operations.SUBSCRIBE_TO_TOPIC, key, subscriber_id),
     )
     return (upsert, subscribe), None
+
+
+def _device_token_problem(event: Event, rules: Rules) -> str | None:
+    """Why the event's device token cannot be taken, when the mapping takes tokens; None when it can
+    (or there is none: absent, null or blank)."""
+    device = event.context.get("device")
+    token = device.get("token") if isinstance(device, dict) else None
+    if not rules.devices or token is None:
+        return None
+    if not isinstance(token, str):
+        return f"context.device.token must be a string, got {type(token).__name__}"
+    if len(token.strip()) > DEVICE_TOKEN_LENGTH:
+        return f"context.device.token is longer than {DEVICE_TOKEN_LENGTH} characters"
+    return None
 
 
 def _device_credentials(event: Event, rules: Rules, subscriber: dict) -> tuple[operations.Operation, ...]:
@@ -307,13 +333,16 @@ def plan(event: Event, rules: Rules, anonymous_events: str = "skip", known_workf
     subscriber_id = subscriber_id_for(event, anonymous_events)
     if subscriber_id is None:
         return Plan(event, skip_reason="anonymous event (no userId) and ANONYMOUS_EVENTS=skip")
-    if event.type == "identify":
-        return _plan_identify(event, rules, subscriber_id)
     rule = _rule_for(event, rules)
     if rule is not None and rule.ignore:
         return Plan(event, skip_reason=f"{_label(event)} is ignored by the mapping")
     if event.type == "group" and rules.group.ignore:
         return Plan(event, skip_reason="group events are ignored by the mapping")
+    token_problem = _device_token_problem(event, rules)
+    if token_problem is not None:
+        return Plan(event, reject_reason=token_problem)
+    if event.type == "identify":
+        return _plan_identify(event, rules, subscriber_id)
     recipient = {"subscriberId": subscriber_id, **subscriber_fields(event.context.get("traits") or {}, event.context)}
     credentials = _device_credentials(event, rules, recipient)
     missing = None

@@ -20,7 +20,7 @@ from requests.utils import select_proxy
 from segment_novu import codec
 from segment_novu.operations import DELETE_SUBSCRIBER, SUBSCRIBE_TO_TOPIC, SUBSCRIBERS_PATH, Operation
 from segment_novu.outcomes import DELIVERED, MISCONFIGURED, RATE_LIMITED, REJECTED, RETRY, SKIPPED, Result
-from segment_novu.secrets import SecretSource, SecretUnavailable
+from segment_novu.secrets import SecretMisconfigured, SecretSource, SecretUnavailable
 from segment_novu.transport import MAX_ANSWER_BYTES, AnswerTooLarge, HTTPAnswer, KeepAliveAdapter
 
 BULK_PATH = "/v1/events/trigger/bulk"
@@ -196,6 +196,8 @@ class NovuClient:
                                              "or to a Secret Manager name")
             except SecretUnavailable as error:
                 return Result(RETRY, f"Novu API key unavailable: {error}")
+            except SecretMisconfigured as error:
+                return Result(MISCONFIGURED, str(error))
             # Measured after the key: re-reading it may have taken part of the time left.
             remaining = deadline - time.monotonic()
             if remaining < MIN_CALL_SECONDS:

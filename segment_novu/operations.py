@@ -17,6 +17,7 @@ UPSERT_TOPIC = "upsert-topic"
 SUBSCRIBE_TO_TOPIC = "subscribe-to-topic"
 SET_DEVICE_CREDENTIALS = "set-device-credentials"
 SUBSCRIBERS_PATH = "/v2/subscribers"
+SINGLE_STATE = "1"
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,9 @@ class Operation:
     body: dict | None = field(default=None, repr=False)
     subscriber_id: str | None = None
     key: str = ""
+    # What this sets the key's target to, for the ledger: a key that names one event's operation has
+    # only SINGLE_STATE; a topic's key (its upsert) takes the name as state, so a rename back is sent.
+    state: str = SINGLE_STATE
     workflow: str | None = None
     by_default_rule: bool = False
     # Novu refuses these for a subscriber it does not know yet (a group or a device token may arrive
@@ -92,7 +96,7 @@ def delete_subscriber(event_index, *, subscriber_id, key):
     )
 
 
-def upsert_topic(event_index, *, topic_key, name, subscriber_id, key):
+def upsert_topic(event_index, *, topic_key, name, subscriber_id, key, state):
     """``subscriber_id`` is the member the topic is upserted for: it orders the upsert before that
     member's subscription."""
     body = {"key": topic_key}
@@ -106,6 +110,7 @@ def upsert_topic(event_index, *, topic_key, name, subscriber_id, key):
         body=body,
         subscriber_id=subscriber_id,
         key=key,
+        state=state,
     )
 
 

@@ -277,13 +277,26 @@ def _target(value: Any, where: str) -> Target:
     )
 
 
+def _refuse_repeats(targets: tuple[Target, ...], where: str) -> None:
+    """Two targets alike in every field would be one trigger sent twice: Novu takes it once."""
+    for later, target in enumerate(targets):
+        for earlier in range(later):
+            if targets[earlier] == target:
+                raise MappingError(
+                    f"{where}[{later}]: the same trigger as [{earlier}] (workflow {target.workflow!r});"
+                    " remove one, or make them differ (when, payload, to or topic)"
+                )
+
+
 def _event_rule(value: Any, where: str) -> EventRule:
     if isinstance(value, str):
         return EventRule(workflows=(_workflow(value, where),))
     if isinstance(value, list):
         if not value:
             raise MappingError(f"{where}: an empty list triggers nothing; use {{\"ignore\": true}}")
-        return EventRule(targets=tuple(_target(item, f"{where}[{index}]") for index, item in enumerate(value)))
+        targets = tuple(_target(item, f"{where}[{index}]") for index, item in enumerate(value))
+        _refuse_repeats(targets, where)
+        return EventRule(targets=targets)
     if isinstance(value, dict) and "workflow" in value:
         return EventRule(targets=(_target(value, where),))
     if isinstance(value, dict):

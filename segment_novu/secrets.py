@@ -5,7 +5,9 @@ A configured value is either the literal secret or a Secret Manager name. Readin
 instances: after the TTL, or at once through ``refresh()`` when Novu rejects the cached key.
 Every read ends by the caller's deadline. When the TTL runs out, one caller reads while the others
 go on with the value just expired, for at most ``STALE_GRACE_SECONDS`` beyond it; ``read_all`` reads
-several sources at once rather than one after another. Only secret names are ever logged, never values.
+several sources at once rather than one after another. A secret that does not exist, may not be read,
+is disabled or is blank is the operator's to fix: without a cached value it raises ``SecretMisconfigured``
+(answered 500, naming the variable), never an empty credential. Only secret names are ever logged, never values.
 """
 
 from __future__ import annotations
@@ -36,6 +38,24 @@ _clients_lock = threading.Lock()
 
 class SecretUnavailable(Exception):
     """A managed secret could not be read and no cached value exists (the caller answers retryable)."""
+
+
+class SecretMisconfigured(Exception):
+    """A managed secret is missing, denied, disabled or blank: retrying will not help until the operator acts."""
+
+
+class BlankSecret(Exception):
+    """The secret's value is empty or whitespace: never used as a credential."""
+
+
+# Secret Manager's answers that only the operator can change (gRPC status names).
+_OPERATOR_ERRORS = {
+    "NotFound": "does not exist",
+    "PermissionDenied": "may not be read by the function's service account (grant roles/secretmanager.secretAccessor)",
+    "FailedPrecondition": "has its version disabled or destroyed",
+    "InvalidArgument": "is not a valid secret version name",
+    "BlankSecret": "is blank: add a version with a value",
+}
 
 
 class ChecksumMismatch(Exception):
@@ -75,10 +95,12 @@ class SecretSource:
         ttl_seconds: float = 300.0,
         timeout_seconds: float = 2.0,
         emulator_host: str | None = None,
+        variable: str = "the secret",
     ) -> None:
         match = SECRET_NAME.match(configured)
         self.is_managed = match is not None
         self.name = "literal"
+        self.variable = variable
         self._ttl = ttl_seconds
         self._timeout = timeout_seconds
         self._emulator_host = emulator_host
@@ -88,6 +110,7 @@ class SecretSource:
         self._retry_at = 0.0
         self._attempt_started = self._attempt_ended = float("-inf")
         self._last_error = ""
+        self._last_error_is_operators = False
         if not self.is_managed:
             self._cached = (configured, float("inf"))
         else:
@@ -138,6 +161,7 @@ class SecretSource:
                 value = self._access(timeout)
             except Exception as exc:
                 self._last_error = type(exc).__name__
+                self._last_error_is_operators = self._last_error in _OPERATOR_ERRORS
                 self._retry_at = time.monotonic() + FAILURE_BACKOFF_SECONDS
                 if self._cached is not None:
                     message, severity = "secret read failed; serving cached value", logs.warning
@@ -157,6 +181,10 @@ class SecretSource:
     def _outcome(self, reason: str | None = None) -> str:
         """The cached value, even past its TTL; without one, SecretUnavailable."""
         cached = self._cached
+        if cached is None and reason is None and self._last_error_is_operators:
+            raise SecretMisconfigured(
+                f"{self.variable} names secret {self.name}, which {_OPERATOR_ERRORS[self._last_error]}"
+            )
         if cached is None:
             raise SecretUnavailable(f"secret {self.name} could not be read ({reason or self._last_error})")
         return cached[0]
@@ -179,10 +207,15 @@ class SecretSource:
         payload = response.payload
         if "data_crc32c" in payload and google_crc32c.value(payload.data) != payload.data_crc32c:
             raise ChecksumMismatch(self.name)
-        return payload.data.decode("utf-8").strip()
+        value = payload.data.decode("utf-8").strip()
+        if not value:
+            raise BlankSecret(self.name)
+        return value
 
 
-def read_all(sources: Sequence[SecretSource], deadline: float) -> list[str | SecretUnavailable]:
+def read_all(
+    sources: Sequence[SecretSource], deadline: float
+) -> list[str | SecretUnavailable | SecretMisconfigured]:
     """Each source's value, or the SecretUnavailable its read ended with; the reads that are due run
     at the same time, so together they take as long as the slowest, never past ``deadline``."""
     due = [source for source in sources if source.needs_read()]
@@ -197,8 +230,8 @@ def read_all(sources: Sequence[SecretSource], deadline: float) -> list[str | Sec
                 for source in sources]
 
 
-def _value_or_error(source: SecretSource, deadline: float) -> str | SecretUnavailable:
+def _value_or_error(source: SecretSource, deadline: float) -> str | SecretUnavailable | SecretMisconfigured:
     try:
         return source.get(deadline)
-    except SecretUnavailable as error:
+    except (SecretUnavailable, SecretMisconfigured) as error:
         return error

@@ -50,9 +50,43 @@ def test_defaults():
 
 
 def test_blank_values_count_as_unset():
-    blank = {name: "  " for name in ("NOVU_API_URL", "NOVU_API_KEY", "DRY_RUN", "MAX_JSON_DEPTH", "ANONYMOUS_EVENTS",
-                                      "SEGMENT_SHARED_SECRET", "LOG_LEVEL", "DEADLINE_SECONDS")}
+    blank = {name: "  " for name in ("NOVU_API_URL", "DRY_RUN", "MAX_JSON_DEPTH", "ANONYMOUS_EVENTS",
+                                      "LOG_LEVEL", "DEADLINE_SECONDS", "REDIS_URL")}
     assert config.load(blank) == load()
+
+
+@pytest.mark.parametrize("name", config.CREDENTIALS)
+@pytest.mark.parametrize("blank", ["", " ", " \n\t"])
+def test_a_blank_credential_is_refused_not_read_as_unset(name, blank):
+    """A blank secret would turn its check off: authentication must never fail open."""
+    with pytest.raises(config.ConfigError, match=f"^{name} is set but blank: give it a value, or remove the variable$"):
+        config.load({name: blank})
+
+
+@pytest.mark.parametrize(
+    "url", ["redis://localhost:6379", "redis://:secret@10.0.0.3:6379/2", "rediss://cache.example:6380", "unix:///tmp/r.sock"]
+)
+def test_redis_url_forms_accepted(url):
+    assert config.load({"REDIS_URL": url}).redis_url == url
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("localhost:6379", "not 'localhost:6379' (write redis://localhost:6379)"),
+        ("10.0.0.3:6379", "not '10.0.0.3:6379' (write redis://10.0.0.3:6379)"),
+        ("http://cache:6379", "not 'http://cache:6379'"),
+        ("redis://cache:port", "not 'redis://cache:port'"),
+        ("redis://", "not 'redis://'"),
+        ("redis://:hunter2@cache:x", "not the value given (not shown: it holds a password)"),
+    ],
+)
+def test_a_malformed_redis_url_is_a_configuration_error(url, shown):
+    with pytest.raises(config.ConfigError) as raised:
+        config.load({"REDIS_URL": url})
+    message = str(raised.value)
+    assert message.startswith("REDIS_URL must be redis://HOST:PORT[/DB], rediss://HOST:PORT[/DB] or unix:///PATH, ")
+    assert message.endswith(shown) and "hunter2" not in message
 
 
 def test_reads_os_environ_by_default(monkeypatch):
@@ -161,7 +195,7 @@ def test_dry_run_refuses_anything_else(value):
         ({"SEGMENT_SHARED_SECRET": "current"}, ("current",)),
         ({"SEGMENT_SHARED_SECRET": "current", "SEGMENT_SHARED_SECRET_PREVIOUS": "old"}, ("current", "old")),
         ({"SEGMENT_SHARED_SECRET_PREVIOUS": "old"}, ("old",)),
-        ({"SEGMENT_SHARED_SECRET": " current ", "SEGMENT_SHARED_SECRET_PREVIOUS": " "}, ("current",)),
+        ({"SEGMENT_SHARED_SECRET": " current ", "SEGMENT_SHARED_SECRET_PREVIOUS": " old\n"}, ("current", "old")),
         ({}, ()),
     ],
 )

@@ -228,6 +228,72 @@ def test_a_subscribers_later_changes_wait_while_other_subscribers_go_on(serve_fu
     assert sorted(_calls(novu)) == [("DELETE", "/v2/subscribers/bob"), ("POST", "/v2/subscribers")]
 
 
+def test_a_failed_upsert_holds_back_the_same_users_later_upsert_so_novu_ends_with_the_latest(
+    serve_function, novu
+):
+    function = serve_function()
+    novu.script("POST", "/v2/subscribers", Scripted(503, error_body(503, "down")))
+    batch = [identify(0, user="ann", plan="free"), identify(1, user="ann", plan="pro")]
+
+    first = function.post(batch)
+
+    assert first.status_code == 503
+    assert [entry["outcome"] for entry in first.json()["events"]] == ["retry", "retry"]
+    assert len(novu.calls("POST", "/v2/subscribers")) == 1
+
+    resent = function.post(batch)
+
+    assert resent.status_code == 200, resent.text
+    upserts = novu.calls("POST", "/v2/subscribers")[1:]
+    assert [call.body["data"]["plan"] for call in upserts] == ["free", "pro"]
+
+
+def test_a_failed_topic_upsert_holds_back_the_subscription(serve_function, novu):
+    function = serve_function(WORKFLOW_DISCOVERY="false")
+    novu.script("POST", "/v2/topics", Scripted(503, error_body(503, "down")))
+    event = _group(0, user="ann")
+
+    first = function.post(event)
+
+    assert first.status_code == 503
+    assert _calls(novu) == [("POST", "/v2/topics")]
+
+    resent = function.post(event)
+
+    assert resent.status_code == 200, resent.text
+    assert _calls(novu, 1) == [("POST", "/v2/topics"), ("POST", "/v2/topics/team-7/subscriptions")]
+
+
+def test_a_group_renamed_back_to_an_earlier_name_is_sent(serve_function, novu):
+    function = serve_function(WORKFLOW_DISCOVERY="false")
+    names = ["Acme", "Acme Corp", "Acme"]
+
+    for index, name in enumerate(names):
+        event = {**_group(index, user="ann", group="acct_42"), "traits": {"name": name}}
+        response = function.post(event)
+        assert response.status_code == 200, response.text
+        assert [entry["outcome"] for entry in response.json()["events"]] == ["delivered"]
+
+    assert [call.body["name"] for call in novu.calls("POST", "/v2/topics")] == names
+
+
+def test_one_message_id_for_two_users_is_two_events(serve_function, novu):
+    """Custom forwarders choose their own messageIds: only a true resend (same user too) is a duplicate."""
+    function = serve_function()
+    ann, bob = track(0, user="ann"), track(0, user="bob")
+    assert ann["messageId"] == bob["messageId"]
+
+    separate = [function.post(ann), function.post(bob)]
+    together = function.post([{**ann, "messageId": "x-1"}, {**bob, "messageId": "x-1"}])
+
+    for response in (*separate, together):
+        assert response.status_code == 200, response.text
+        assert {entry["outcome"] for entry in response.json()["events"]} == {"delivered"}
+    ids = [call.body["transactionId"] for call in novu.calls("POST", SINGLE)]
+    assert len(ids) == 4 and len(set(ids)) == 4
+    assert len(novu.accepted) == 4
+
+
 def _group(index: int, *, user: str, group: str = "team-7") -> dict:
     return {"type": "group", "userId": user, "messageId": f"g-{index}", "groupId": group, "traits": {"name": "Seven"}}
 

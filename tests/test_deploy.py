@@ -184,6 +184,14 @@ def test_missing_value_stops_before_creating_anything(fake):
     assert [argv for argv in fake.argvs() if not is_read_only(argv)] == []
 
 
+@pytest.mark.parametrize("blank", [" ", "\t  "])
+def test_blank_value_stops_before_creating_anything(fake, blank):
+    result = fake.run(stdin=f"{NOVU_KEY}\n{blank}\n")
+    assert result.returncode == 1
+    assert "the value for new secret segment-shared-secret is blank" in result.stderr
+    assert [argv for argv in fake.argvs() if not is_read_only(argv)] == []
+
+
 def test_secret_access_is_granted_per_secret(fake):
     fake.set_state(secrets=["novu-api-key", "segment-shared-secret"], accounts=[SA])
     result = fake.run()

@@ -141,9 +141,17 @@ def identity(**changes) -> str:
 
 def test_same_message_id_same_identity_whatever_the_content():
     first = identity(messageId="m-1")
-    assert first == "m:m-1"
+    assert first == 'm:["track", "u1", null, "m-1"]'
     assert identity(messageId=" m-1 ", properties={"plan": "free"}, sentAt="later") == first
     assert identity(messageId="m-2") != first
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{"userId": "u2"}, {"anonymousId": "a1"}, {"type": "page"}, {"type": "identify"}],
+)
+def test_one_message_id_for_another_user_or_type_is_another_event(changes):
+    assert identity(messageId="m-1", **changes) != identity(messageId="m-1")
 
 
 @pytest.mark.parametrize(

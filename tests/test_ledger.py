@@ -40,6 +40,11 @@ def make_ledger(request):
     return lambda ttl_seconds=60.0: RedisLedger(url, ttl_seconds=ttl_seconds)
 
 
+def acks(keys) -> dict[str, str]:
+    """Keys of one state each, as one event's operations are."""
+    return dict.fromkeys(keys, "1")
+
+
 def log_lines(capsys, severity):
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line]
     return [line for line in lines if line["severity"] == severity]
@@ -50,30 +55,38 @@ def log_lines(capsys, severity):
 
 def test_nothing_known_at_first(make_ledger):
     ledger = make_ledger()
-    assert ledger.acknowledged(["a", "b"]) == set()
-    assert ledger.acknowledged([]) == set()
+    assert ledger.acknowledged(acks(["a", "b"])) == set()
+    assert ledger.acknowledged(acks([])) == set()
+
+
+def test_a_key_is_acknowledged_only_in_its_latest_state(make_ledger):
+    ledger = make_ledger()
+    ledger.record({"topic": "Acme"})
+    ledger.record({"topic": "Acme Corp"})
+    assert ledger.acknowledged({"topic": "Acme"}) == set()
+    assert ledger.acknowledged({"topic": "Acme Corp"}) == {"topic"}
 
 
 def test_acknowledged_is_exactly_the_recorded_subset(make_ledger):
     ledger = make_ledger()
-    ledger.record(["a", "c"])
-    assert ledger.acknowledged(["a", "b", "c", "d"]) == {"a", "c"}
+    ledger.record(acks(["a", "c"]))
+    assert ledger.acknowledged(acks(["a", "b", "c", "d"])) == {"a", "c"}
 
 
 def test_record_is_idempotent(make_ledger):
     ledger = make_ledger()
-    ledger.record(["a"])
-    ledger.record(["a", "a"])
-    ledger.record([])
-    assert ledger.acknowledged(["a", "b"]) == {"a"}
+    ledger.record(acks(["a"]))
+    ledger.record(acks(["a", "a"]))
+    ledger.record(acks([]))
+    assert ledger.acknowledged(acks(["a", "b"])) == {"a"}
 
 
 def test_entries_expire(make_ledger):
     ledger = make_ledger(ttl_seconds=0.05)
-    ledger.record(["a"])
-    assert ledger.acknowledged(["a"]) == {"a"}
+    ledger.record(acks(["a"]))
+    assert ledger.acknowledged(acks(["a"])) == {"a"}
     time.sleep(0.15)
-    assert ledger.acknowledged(["a"]) == set()
+    assert ledger.acknowledged(acks(["a"])) == set()
 
 
 # MemoryLedger
@@ -106,16 +119,16 @@ def test_redis_down_knows_no_erasures():
 
 def test_memory_keeps_the_newest_entries():
     ledger = MemoryLedger(max_entries=3)
-    ledger.record(["k1", "k2", "k3", "k4", "k5"])
-    assert ledger.acknowledged(["k1", "k2", "k3", "k4", "k5"]) == {"k3", "k4", "k5"}
+    ledger.record(acks(["k1", "k2", "k3", "k4", "k5"]))
+    assert ledger.acknowledged(acks(["k1", "k2", "k3", "k4", "k5"])) == {"k3", "k4", "k5"}
 
 
 def test_memory_recording_again_makes_an_entry_newest():
     ledger = MemoryLedger(max_entries=3)
-    ledger.record(["a", "b", "c"])
-    ledger.record(["a"])
-    ledger.record(["d"])
-    assert ledger.acknowledged(["a", "b", "c", "d"]) == {"a", "c", "d"}
+    ledger.record(acks(["a", "b", "c"]))
+    ledger.record(acks(["a"]))
+    ledger.record(acks(["d"]))
+    assert ledger.acknowledged(acks(["a", "b", "c", "d"])) == {"a", "c", "d"}
 
 
 @pytest.mark.parametrize("max_entries", [100_000, 50])
@@ -129,8 +142,8 @@ def test_memory_is_thread_safe(max_entries):
         try:
             start.wait()
             for i in range(0, len(keys), 10):
-                ledger.record(keys[i : i + 10])
-                ledger.acknowledged(keys[: i + 10])
+                ledger.record(acks(keys[i : i + 10]))
+                ledger.acknowledged(acks(keys[: i + 10]))
         except Exception as exc:
             errors.append(exc)
 
@@ -142,29 +155,29 @@ def test_memory_is_thread_safe(max_entries):
 
     assert errors == []
     every_key = [f"t{n}-{i}" for n in range(20) for i in range(200)]
-    known = ledger.acknowledged(every_key)
+    known = ledger.acknowledged(acks(every_key))
     assert len(known) == min(max_entries, len(every_key))
 
 
 def test_null_ledger_knows_nothing():
     ledger = NullLedger()
-    ledger.record(["a"])
-    assert ledger.acknowledged(["a"]) == set()
+    ledger.record(acks(["a"]))
+    assert ledger.acknowledged(acks(["a"])) == set()
 
 
 # RedisLedger
 
 
 def test_redis_entries_carry_the_ttl(redis_server, redis_client):
-    RedisLedger(redis_server.url, ttl_seconds=1).record(["a"])
+    RedisLedger(redis_server.url, ttl_seconds=1).record(acks(["a"]))
     assert 0 < redis_client.pttl(PREFIX + "a") <= 1000
 
 
 def test_redis_is_shared_between_instances(redis_server, redis_client):
     first = RedisLedger(redis_server.url)
     second = RedisLedger(redis_server.url)
-    first.record(["a"])
-    assert second.acknowledged(["a", "b"]) == {"a"}
+    first.record(acks(["a"]))
+    assert second.acknowledged(acks(["a", "b"])) == {"a"}
 
 
 def test_redis_client_is_built_lazily():
@@ -175,9 +188,9 @@ def test_redis_down_answers_nothing_known_and_warns_once(capsys):
     ledger = RedisLedger(f"redis://127.0.0.1:{_free_port()}/0")
 
     started = time.monotonic()
-    assert ledger.acknowledged(["secret-looking-key"]) == set()
-    ledger.record(["secret-looking-key"])
-    assert ledger.acknowledged(["secret-looking-key"]) == set()
+    assert ledger.acknowledged(acks(["secret-looking-key"])) == set()
+    ledger.record(acks(["secret-looking-key"]))
+    assert ledger.acknowledged(acks(["secret-looking-key"])) == set()
     assert time.monotonic() - started < 1.0
 
     warnings = log_lines(capsys, "WARNING")
@@ -190,7 +203,7 @@ def test_redis_down_answers_nothing_known_and_warns_once(capsys):
 def test_redis_warning_is_rate_limited_across_outages(capsys):
     ledger = RedisLedger(f"redis://127.0.0.1:{_free_port()}/0", cooldown_seconds=0.01)
     for _ in range(3):
-        ledger.acknowledged(["a"])
+        ledger.acknowledged(acks(["a"]))
         time.sleep(0.02)
     assert len(log_lines(capsys, "WARNING")) == 1
 
@@ -198,38 +211,38 @@ def test_redis_warning_is_rate_limited_across_outages(capsys):
 def test_redis_is_skipped_during_the_cooldown_then_retried(own_server, capsys):
     ledger = RedisLedger(own_server.url, cooldown_seconds=0.5)
     other = RedisLedger(own_server.url)
-    ledger.record(["warm"])
+    ledger.record(acks(["warm"]))
 
     own_server.stop()
-    assert ledger.acknowledged(["a"]) == set()
+    assert ledger.acknowledged(acks(["a"])) == set()
     own_server.start()
-    other.record(["a"])
+    other.record(acks(["a"]))
 
     # The server is back, yet the ledger does not try it until the cool-down ends.
     started = time.monotonic()
-    assert ledger.acknowledged(["a"]) == set()
-    ledger.record(["b"])
+    assert ledger.acknowledged(acks(["a"])) == set()
+    ledger.record(acks(["b"]))
     assert time.monotonic() - started < 0.05
-    assert other.acknowledged(["b"]) == set()
+    assert other.acknowledged(acks(["b"])) == set()
 
     time.sleep(0.5)
-    assert ledger.acknowledged(["a"]) == {"a"}
+    assert ledger.acknowledged(acks(["a"])) == {"a"}
     assert len(log_lines(capsys, "INFO")) == 1
 
 
 def test_redis_hung_answers_within_the_timeout(own_server, capsys):
     pooled = RedisLedger(own_server.url, timeout_seconds=0.2)
-    pooled.record(["a"])
+    pooled.record(acks(["a"]))
     fresh = RedisLedger(own_server.url, timeout_seconds=0.2)
 
     own_server.freeze()
     try:
         started = time.monotonic()
-        assert pooled.acknowledged(["a"]) == set()
+        assert pooled.acknowledged(acks(["a"])) == set()
         assert time.monotonic() - started < 0.5
 
         started = time.monotonic()
-        assert fresh.acknowledged(["a"]) == set()
+        assert fresh.acknowledged(acks(["a"])) == set()
         assert time.monotonic() - started < 1.0
     finally:
         own_server.thaw()
@@ -239,11 +252,11 @@ def test_redis_hung_answers_within_the_timeout(own_server, capsys):
 
 def test_redis_client_pause_answers_within_the_timeout(redis_server, redis_client):
     ledger = RedisLedger(redis_server.url, timeout_seconds=0.2)
-    ledger.record(["a"])
+    ledger.record(acks(["a"]))
     # Short: CLIENT UNPAUSE is itself held back by the pause (redis 7.0), so it simply runs out.
     redis_client.execute_command("CLIENT", "PAUSE", 400)
     started = time.monotonic()
-    assert ledger.acknowledged(["a"]) == set()
+    assert ledger.acknowledged(acks(["a"])) == set()
     assert time.monotonic() - started < 0.35
 
 

@@ -578,6 +578,37 @@ def test_a_broken_file_answers_500_with_what_and_where_and_calls_nobody(with_map
     assert novu.calls() == []
 
 
+def test_two_targets_of_one_workflow_are_two_triggers_with_their_own_transaction_ids(with_mapping, novu):
+    function = with_mapping({"track": {"Order Completed": [
+        {"workflow": "welcome", "payload": {"step": {"value": "first"}}},
+        {"workflow": "welcome", "payload": {"step": {"value": "second"}}},
+    ]}})
+
+    first = function.post(ORDER)
+    resent = function.post(ORDER)
+
+    assert first.status_code == resent.status_code == 200, first.text
+    assert [entry["outcome"] for entry in resent.json()["events"]] == ["duplicate"]
+    sent = novu.calls("POST", "/v1/events/trigger")
+    assert sorted(call.body["payload"]["step"] for call in sent) == ["first", "second"]
+    assert len({call.body["transactionId"] for call in sent}) == 2
+    assert len(novu.accepted) == 2
+
+
+@pytest.mark.parametrize(
+    "document, message",
+    [
+        ({"track": {"Twice": ["welcome", "welcome"]}},
+         'track."Twice"[1]: the same trigger as [0] (workflow \'welcome\')'),
+        ({"track": {"Twice": {"workflows": [{"workflow": "w", "to": {"email": "properties.a"}}, "x",
+                                            {"workflow": "w", "to": {"email": "properties.a"}}]}}},
+         'track."Twice".workflows[2]: the same trigger as [0] (workflow \'w\')'),
+    ],
+)
+def test_targets_alike_in_every_field_are_refused_with_their_location(document, message):
+    assert message in parse_error(document)
+
+
 # -- the README's examples are valid mapping files ---------------------------------------------------------
 
 

@@ -7,7 +7,7 @@ import grpc
 import pytest
 
 from segment_novu import secrets
-from segment_novu.secrets import SecretSource, SecretUnavailable
+from segment_novu.secrets import SecretMisconfigured, SecretSource, SecretUnavailable
 
 SECRET = "projects/p/secrets/novu-key"
 
@@ -124,8 +124,8 @@ def test_checksum_mismatch_without_cache_is_unavailable(secret_manager, capsys):
     assert "key-1" not in capsys.readouterr().out
 
 
-def test_not_found_is_unavailable_without_retrying(secret_manager):
-    with pytest.raises(SecretUnavailable, match="novu-key"):
+def test_not_found_is_the_operators_to_fix_and_not_retried_at_once(secret_manager):
+    with pytest.raises(SecretMisconfigured, match="novu-key/versions/latest, which does not exist"):
         managed(secret_manager).get()
     assert len(secret_manager.calls) == 1
 
@@ -196,7 +196,7 @@ def test_concurrent_gets_share_one_failure(secret_manager):
     source = managed(secret_manager)
 
     results = run_in_threads(20, source.get)
-    assert all(isinstance(result, SecretUnavailable) for result in results)
+    assert all(isinstance(result, SecretMisconfigured) for result in results)
     assert len(secret_manager.calls) == 1
 
 
@@ -295,4 +295,4 @@ def test_read_all_returns_each_failure_in_its_place(secret_manager):
 
     values = secrets.read_all(sources, time.monotonic() + 2.0)
     assert values[0] == "key-1"
-    assert isinstance(values[1], SecretUnavailable)
+    assert isinstance(values[1], SecretMisconfigured)

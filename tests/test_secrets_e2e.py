@@ -223,3 +223,98 @@ def test_shared_secret_and_novu_key_are_read_at_the_same_time(serve_managed, sec
     assert sorted(secret_manager.calls) == sorted([f"{NOVU_KEY_SECRET}/versions/latest",
                                                    f"{SHARED_SECRET_NAME}/versions/latest"])
     assert elapsed < 1.1, f"the two reads took {elapsed:.2f} s: one after the other"
+
+
+# -- secrets only the operator can fix: answered 500 naming the variable, never used blank ------------
+
+AUTH_TOKEN_NAME = "projects/p/secrets/segment-auth-token"
+
+
+def error_lines(capfd) -> list[dict]:
+    import json
+
+    lines = [json.loads(line) for line in capfd.readouterr().out.splitlines() if line.startswith("{")]
+    return [line for line in lines if line["severity"] == "ERROR"]
+
+
+@pytest.mark.parametrize("blank", ["", " \n", "\t"])
+def test_blank_auth_token_in_secret_manager_refuses_every_request(serve_managed, secret_manager, novu, capfd, blank):
+    secret_manager.set(NOVU_KEY_SECRET, "nk")
+    secret_manager.set(AUTH_TOKEN_NAME, blank)
+    function = serve_managed(SEGMENT_AUTH_TOKEN=AUTH_TOKEN_NAME)
+
+    without = function.post(data=ORDER)
+    with_any = function.post(data=ORDER, headers={"Authorization": "Bearer anything"})
+    with_empty = function.post(data=ORDER, headers={"Authorization": "Bearer "})
+
+    for response in (without, with_any, with_empty):
+        assert_answer(response, 500, contains=f"SEGMENT_AUTH_TOKEN names secret {AUTH_TOKEN_NAME}/versions/latest,"
+                                              " which is blank")
+    assert novu.calls() == []
+    assert any("SEGMENT_AUTH_TOKEN" in line.get("error", "") for line in error_lines(capfd))
+
+
+def test_blank_shared_secret_in_secret_manager_refuses_a_body_signed_with_the_empty_key(
+    serve_managed, secret_manager, novu
+):
+    secret_manager.set(NOVU_KEY_SECRET, "nk")
+    secret_manager.set(SHARED_SECRET_NAME, " \n")
+    function = serve_managed(SEGMENT_SHARED_SECRET=SHARED_SECRET_NAME)
+
+    response = function.post(data=ORDER, headers={"X-Signature": sign(ORDER, "")})
+
+    assert_answer(response, 500, contains="SEGMENT_SHARED_SECRET names secret")
+    assert novu.calls() == []
+
+
+def test_a_fixed_blank_secret_is_read_again_and_served(serve_managed, secret_manager, novu, monkeypatch):
+    from segment_novu import secrets
+
+    monkeypatch.setattr(secrets, "FAILURE_BACKOFF_SECONDS", 0.0)
+    secret_manager.set(NOVU_KEY_SECRET, "nk")
+    secret_manager.set(AUTH_TOKEN_NAME, "  ")
+    function = serve_managed(SEGMENT_AUTH_TOKEN=AUTH_TOKEN_NAME)
+    assert_answer(function.post(data=ORDER, headers={"Authorization": "Bearer tok"}), 500)
+
+    secret_manager.set(AUTH_TOKEN_NAME, "tok")
+
+    assert_answer(function.post(data=ORDER, headers={"Authorization": "Bearer tok"}), 200)
+    assert_answer(function.post(data=ORDER, headers={"Authorization": "Bearer other"}), 401)
+
+
+@pytest.mark.parametrize(
+    ("code", "says"),
+    [
+        (grpc.StatusCode.NOT_FOUND, "which does not exist"),
+        (grpc.StatusCode.PERMISSION_DENIED, "which may not be read by the function's service account"),
+        (grpc.StatusCode.FAILED_PRECONDITION, "which has its version disabled or destroyed"),
+    ],
+)
+def test_novu_key_secret_the_operator_must_fix_is_500_naming_it(serve_managed, secret_manager, novu, code, says):
+    secret_manager.set(NOVU_KEY_SECRET, "nk")
+    secret_manager.fail_with(code)
+    function = serve_managed()
+
+    response = function.post(data=ORDER)
+
+    assert_answer(response, 500, contains=f"NOVU_API_KEY names secret {NOVU_KEY_SECRET}/versions/latest, {says}")
+    assert novu.calls() == []
+
+
+def test_novu_key_secret_that_was_never_created_is_500(serve_managed, secret_manager, novu):
+    function = serve_managed()
+
+    response = function.post(data=ORDER)
+
+    assert_answer(response, 500, contains="which does not exist")
+    assert novu.calls() == []
+
+
+def test_blank_novu_key_in_secret_manager_is_500_and_never_sent(serve_managed, secret_manager, novu):
+    secret_manager.set(NOVU_KEY_SECRET, "\n")
+    function = serve_managed()
+
+    response = function.post(data=ORDER)
+
+    assert_answer(response, 500, contains="NOVU_API_KEY names secret")
+    assert novu.calls() == []

@@ -271,6 +271,40 @@ def test_the_same_token_is_registered_once(function, novu):
     assert len(novu.calls("POST", TRIGGER)) == 3
 
 
+@pytest.mark.parametrize(
+    ("token", "reason"),
+    [
+        (12345, "context.device.token must be a string, got int"),
+        ({"value": TOKEN}, "context.device.token must be a string, got dict"),
+        ([TOKEN], "context.device.token must be a string, got list"),
+        (True, "context.device.token must be a string, got bool"),
+        ("x" * 4097, f"context.device.token is longer than {mapping.DEVICE_TOKEN_LENGTH} characters"),
+    ],
+)
+def test_a_device_token_that_cannot_be_taken_is_rejected_with_the_reason(function, novu, token, reason):
+    served = function({"devices": {"providerId": "fcm"}})
+
+    alone = served.post(app_event("t-1", token=token))
+    in_batch = served.post([app_event("t-2", token=token), app_event("t-3", user="u2")])
+
+    assert alone.status_code == 400
+    assert alone.json()["message"] == reason
+    assert [(entry["outcome"], entry["reason"], entry["type"]) for entry in in_batch.json()["events"]] == [
+        ("rejected", reason, "track"), ("delivered", "done", "track"),
+    ]
+    assert [(call.method, call.path) for call in novu.calls()] == [
+        ("PATCH", "/v1/subscribers/u2/credentials"), ("POST", TRIGGER),
+    ]
+
+
+def test_a_token_of_the_longest_length_is_taken(function, novu):
+    token = "t" * mapping.DEVICE_TOKEN_LENGTH
+    response = function({"devices": {"providerId": "fcm"}}).post(app_event("t-1", token=token))
+
+    assert response.status_code == 200, response.text
+    assert novu.calls("PATCH")[0].body["credentials"]["deviceTokens"] == [token]
+
+
 def test_an_unmapped_page_still_registers_its_token(function, novu):
     page = {"type": "page", "userId": "u1", "messageId": "p-1", "name": "Home",
             "context": {"device": {"token": TOKEN}}}
