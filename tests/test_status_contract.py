@@ -235,6 +235,27 @@ def test_missing_novu_api_key_does_not_matter_when_no_call_is_needed(serve_funct
     assert novu.calls() == []
 
 
+@pytest.mark.parametrize("name", ["SEGMENT_AUTH_TOKEN", "SEGMENT_SHARED_SECRET", "NOVU_API_KEY"])
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer anything"}, {"Authorization": "Bearer "}])
+def test_a_blank_credential_is_500_naming_it_whatever_the_request_carries(serve_function, novu, name, headers):
+    function = serve_function(**{name: " "})
+
+    response = function.post(ORDER, headers=headers)
+
+    assert_answer(response, 500, f"configuration error: {name} is set but blank: give it a value, or remove the variable")
+    assert novu.calls() == []
+
+
+def test_a_redis_url_without_a_scheme_is_500_with_the_accepted_forms(serve_function, novu):
+    function = serve_function(REDIS_URL="localhost:6379")
+
+    response = function.post(ORDER)
+
+    assert_answer(response, 500, contains="REDIS_URL must be redis://HOST:PORT[/DB], rediss://HOST:PORT[/DB] or")
+    assert response.json()["message"].endswith("(write redis://localhost:6379)")
+    assert novu.calls() == []
+
+
 # -- 409: an idempotent request in flight ---------------------------------------------------------------
 
 
