@@ -30,6 +30,7 @@ Options (environment variable in brackets):
   --novu-api-url URL       Novu API base URL [DEPLOY_NOVU_API_URL]
                            (default: https://api.novu.co; EU: https://eu.api.novu.co)
   --min-instances N        instances kept warm [DEPLOY_MIN_INSTANCES] (default: 0)
+  --max-instances N        most instances at once [DEPLOY_MAX_INSTANCES] (default: 10; see README)
   --env KEY=VALUE          extra environment variable for the function (repeatable)
   --dry-run                print the gcloud commands, run only read-only ones [DEPLOY_DRY_RUN=1]
   -h, --help               show this help
@@ -63,6 +64,7 @@ segment_secret=${DEPLOY_SEGMENT_SECRET-segment-shared-secret}
 service_account=${DEPLOY_SERVICE_ACCOUNT:-}
 novu_api_url=${DEPLOY_NOVU_API_URL:-https://api.novu.co}
 min_instances=${DEPLOY_MIN_INSTANCES:-0}
+max_instances=${DEPLOY_MAX_INSTANCES:-10}
 dry_run=${DEPLOY_DRY_RUN:-0}
 extra_env=()
 
@@ -84,6 +86,7 @@ while (($#)); do
     --service-account) need_value "$@"; service_account=$2; shift ;;
     --novu-api-url) need_value "$@"; novu_api_url=$2; shift ;;
     --min-instances) need_value "$@"; min_instances=$2; shift ;;
+    --max-instances) need_value "$@"; max_instances=$2; shift ;;
     --env) need_value "$@"; extra_env+=("$2"); shift ;;
     --dry-run) dry_run=1 ;;
     -h | --help) usage; exit 0 ;;
@@ -139,6 +142,8 @@ exists() {
 }
 
 [[ $min_instances =~ ^[0-9]+$ ]] || usage_error "--min-instances must be a whole number"
+[[ $max_instances =~ ^[1-9][0-9]*$ ]] || usage_error "--max-instances must be a whole number of at least 1"
+((max_instances >= min_instances)) || usage_error "--max-instances must be at least --min-instances"
 [[ -n $region && -n $name && -n $novu_key_secret ]] || usage_error "--region, --name and --novu-key-secret cannot be empty"
 secrets=("$novu_key_secret")
 [[ -z $segment_secret ]] || secrets+=("$segment_secret")
@@ -223,6 +228,7 @@ done
 change functions deploy "$name" --gen2 --runtime="$RUNTIME" --region="$region" --source=. \
   --entry-point=handler --trigger-http --allow-unauthenticated \
   --service-account="$service_account" --project="$project" --min-instances="$min_instances" \
+  --max-instances="$max_instances" \
   --timeout="$TIMEOUT" --memory="$MEMORY" --cpu="$CPU" --concurrency="$CONCURRENCY" \
   --set-env-vars="^@^$joined_env"
 

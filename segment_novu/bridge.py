@@ -10,10 +10,11 @@ import time
 from dataclasses import dataclass, field
 
 from segment_novu import (
-    answer, authentication, config, content_encoding, events, intake, logs, mapping, outcomes, rules, secrets,
+    answer, authentication, config, content_encoding, events, intake, logs, mapping, outcomes, rate_limits, rules,
+    secrets,
 )
 from segment_novu.answer import Answer
-from segment_novu.delivery import Courier
+from segment_novu.delivery import Budgets, Courier
 from segment_novu.ledger import build_ledger
 from segment_novu.novu import NovuClient
 from segment_novu.operations import Operation
@@ -94,12 +95,12 @@ class Bridge:
             ttl_seconds=settings.ledger_ttl_seconds,
             timeout_seconds=settings.ledger_timeout_seconds,
         )
-        self.courier = Courier(
-            self.client,
-            ledger,
-            max_concurrency=settings.max_concurrency,
-            config_rate_per_second=settings.config_rate_per_second,
+        bucket_options = {"timeout_seconds": settings.ledger_timeout_seconds}
+        budgets = Budgets(
+            rate_limits.build_bucket(settings.redis_url, "trigger", settings.trigger_rate_per_second, **bucket_options),
+            rate_limits.build_bucket(settings.redis_url, "config", settings.config_rate_per_second, **bucket_options),
         )
+        self.courier = Courier(self.client, ledger, budgets, max_concurrency=settings.max_concurrency)
         self.catalog = (
             WorkflowCatalog(self.client, ttl_seconds=settings.workflow_cache_seconds)
             if settings.workflow_discovery else None

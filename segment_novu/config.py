@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
+from segment_novu import rate_limits
+
 DEFAULT_NOVU_API_URL = "https://api.novu.co"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MAPPING_FILE = PROJECT_ROOT / "mapping.json"
@@ -22,7 +24,7 @@ DEPTH_CEILING = 100
 VARIABLES = (
     "NOVU_API_URL", "NOVU_API_KEY", "SEGMENT_SHARED_SECRET", "SEGMENT_SHARED_SECRET_PREVIOUS",
     "SEGMENT_AUTH_TOKEN", "ACCEPT_FIRST_ELEMENT_SIGNATURE", "MAPPING_FILE", "DRY_RUN", "ANONYMOUS_EVENTS", "DEADLINE_SECONDS",
-    "NOVU_TIMEOUT_SECONDS", "MAX_CONCURRENCY", "NOVU_CONFIG_RATE_PER_SECOND", "MAX_BODY_BYTES",
+    "NOVU_TIMEOUT_SECONDS", "MAX_CONCURRENCY", "NOVU_PLAN", "NOVU_TRIGGER_RATE_PER_SECOND", "NOVU_CONFIG_RATE_PER_SECOND", "MAX_BODY_BYTES",
     "MAX_JSON_DEPTH", "SECRET_TTL_SECONDS", "SECRET_MANAGER_EMULATOR_HOST", "REDIS_URL", "LEDGER_MAX_ENTRIES",
     "LEDGER_TTL_SECONDS", "LEDGER_TIMEOUT_SECONDS", "WORKFLOW_DISCOVERY", "WORKFLOW_CACHE_SECONDS",
     "GOOGLE_CLOUD_PROJECT", "LOG_LEVEL",
@@ -47,6 +49,7 @@ class Settings:
     deadline_seconds: float = 4.0
     novu_timeout_seconds: float = 2.5
     max_concurrency: int = 16
+    trigger_rate_per_second: float | None = None
     config_rate_per_second: float = 20.0
     secret_ttl_seconds: float = 300.0
     secret_manager_emulator_host: str | None = None
@@ -155,6 +158,10 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
     anonymous = (_text(env, "ANONYMOUS_EVENTS") or "skip").lower()
     if anonymous not in ("skip", "anonymous-id"):
         raise ConfigError(f"ANONYMOUS_EVENTS must be skip or anonymous-id, not {anonymous!r}")
+    plan = (_text(env, "NOVU_PLAN") or "").lower()
+    if plan and plan not in rate_limits.PLANS:
+        raise ConfigError(f"NOVU_PLAN must be one of {', '.join(rate_limits.PLANS)}, not {plan!r}")
+    plan_rates = rate_limits.PLANS[plan] if plan else (None, Settings.config_rate_per_second)
     novu_api_key = _credential(env, "NOVU_API_KEY")
     # Without a key there is no list to read, whatever the flag says.
     workflow_discovery = _flag(env, "WORKFLOW_DISCOVERY", True) and novu_api_key is not None
@@ -171,9 +178,8 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         deadline_seconds=_number(env, "DEADLINE_SECONDS", Settings.deadline_seconds, float, 0.5, 60),
         novu_timeout_seconds=_number(env, "NOVU_TIMEOUT_SECONDS", Settings.novu_timeout_seconds, float, 0.1, 60),
         max_concurrency=_number(env, "MAX_CONCURRENCY", Settings.max_concurrency, int, 1, 256),
-        config_rate_per_second=_number(
-            env, "NOVU_CONFIG_RATE_PER_SECOND", Settings.config_rate_per_second, float, 1, 10_000
-        ),
+        trigger_rate_per_second=_number(env, "NOVU_TRIGGER_RATE_PER_SECOND", plan_rates[0], float, 1, 100_000),
+        config_rate_per_second=_number(env, "NOVU_CONFIG_RATE_PER_SECOND", plan_rates[1], float, 1, 10_000),
         secret_ttl_seconds=_number(env, "SECRET_TTL_SECONDS", Settings.secret_ttl_seconds, float, 0),
         secret_manager_emulator_host=_text(env, "SECRET_MANAGER_EMULATOR_HOST"),
         redis_url=_redis_url(env),

@@ -11,9 +11,11 @@
   lies between them.
 - Triggers within a stage go in full bulk calls of 100 (100 rate-limit tokens for 100 events, the
   same as single calls) and the remainder as single calls, unless the remainder is too large to send
-  singly within two rounds of concurrent calls (then it is one more bulk call).
-- Subscriber changes are paced to Novu's configuration rate.
-- A Novu 429 stops every call not yet started; so does the deadline.
+  singly within two rounds of concurrent calls and triggers are not paced (then it is one more bulk call).
+- Every call first takes its tokens from its category's bucket (rate_limits.py: shared by every instance
+  through Redis): it waits for them when they come in time, and is answered 429 with the bucket's
+  Retry-After when they do not.
+- A Novu 429, or a bucket's refusal, stops every call not yet started; so does the deadline.
 - The ledger skips what Novu already acknowledged and records what it acknowledges now. A change that
   deleting the subscriber undoes is keyed with the subscriber's count of deletions, so it is sent
   again after one, and never skipped when a deletion precedes it in the same request.
@@ -34,43 +36,43 @@ from segment_novu.ledger import Ledger
 from segment_novu.novu import MIN_CALL_SECONDS, NovuClient
 from segment_novu.outcomes import Result
 from segment_novu.operations import DELETE_SUBSCRIBER, Operation
+from segment_novu.rate_limits import BULK_COST
 
 BULK_SIZE = 100
 ALREADY_DELIVERED = Result(outcomes.DUPLICATE, "already delivered (ledger)")
 HELD_BACK = Result(outcomes.RETRY, "not sent: an earlier operation for this subscriber must be retried first")
 
 
-class Pacer:
-    """A token bucket shared by the instance's requests: calls per second with one second of burst."""
+class Budgets:
+    """The rate buckets delivery spends from (rate_limits.py): triggers (None: not paced) and
+    subscriber and topic changes."""
 
-    def __init__(self, rate_per_second: float):
-        self.rate = rate_per_second
-        self.capacity = max(1.0, rate_per_second)
-        self.tokens = self.capacity
-        self.updated = time.monotonic()
-        self.lock = threading.Lock()
+    def __init__(self, triggers, changes):
+        self.triggers = triggers
+        self.changes = changes
 
-    def reserve(self, deadline: float) -> bool:
-        """Wait for a token; False (and nothing spent) when the wait would leave too little time
-        before the deadline for the call the token pays for."""
-        with self.lock:
-            now = time.monotonic()
-            self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
-            self.updated = now
-            wait = 0.0 if self.tokens >= 1 else (1 - self.tokens) / self.rate
-            if now + wait + MIN_CALL_SECONDS > deadline:
-                return False
-            self.tokens -= 1
-        if wait:
-            time.sleep(wait)
-        return True
+    def reserve(self, is_trigger: bool, cost: float, deadline: float) -> Result | None:
+        """Waits for the tokens of one call; None when granted, else the RATE_LIMITED result that answers
+        Segment with the bucket's own schedule. A call is never started when the bucket can pay for it
+        only too late to finish before the deadline."""
+        bucket = self.triggers if is_trigger else self.changes
+        if bucket is None:
+            return None
+        reservation = bucket.reserve(cost, deadline - time.monotonic() - MIN_CALL_SECONDS)
+        if not reservation.granted:
+            category = "trigger" if is_trigger else "configuration"
+            return Result(outcomes.RATE_LIMITED, f"not sent: Novu's {category} rate for this deployment leaves no room "
+                                                 "before the deadline", retry_after=reservation.seconds)
+        if reservation.seconds > 0:
+            time.sleep(reservation.seconds)
+        return None
 
 
 @dataclass
 class _Run:
     client: NovuClient
     deadline: float
-    pacer: Pacer | None
+    budgets: Budgets | None  # None: a rehearsal, which spends nothing
     results: dict[int, Result] = field(default_factory=dict)
     stopped_by: Result | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -111,12 +113,16 @@ def stages(operations: list[Operation]) -> list[list[int]]:
     return [grouped[stage] for stage in sorted(grouped)]
 
 
-def split_triggers(positions: list[int], max_concurrency: int) -> tuple[list[list[int]], list[int]]:
-    """Full bulk chunks, plus the remainder as singles (or one more chunk when it is large)."""
+def split_triggers(
+    positions: list[int], max_concurrency: int, *, paced: bool = False
+) -> tuple[list[list[int]], list[int]]:
+    """Full bulk chunks, plus the remainder as singles, or as one more chunk when it is large and the
+    trigger bucket is not paced: a bulk call costs BULK_COST tokens whatever it carries, so when tokens are
+    what limits, singles pay less per event."""
     full = len(positions) - len(positions) % BULK_SIZE
     chunks = [positions[start : start + BULK_SIZE] for start in range(0, full, BULK_SIZE)]
     remainder = positions[full:]
-    if len(remainder) > 2 * max_concurrency:
+    if len(remainder) > 2 * max_concurrency and not paced:
         return chunks + [remainder], []
     return chunks, remainder
 
@@ -127,18 +133,18 @@ def _entries(operations: list[Operation], keys: list[str | None], positions) -> 
 
 
 class Courier:
-    def __init__(self, client: NovuClient, ledger: Ledger, *, max_concurrency: int, config_rate_per_second: float):
+    def __init__(self, client: NovuClient, ledger: Ledger, budgets: Budgets, *, max_concurrency: int):
         self.client = client
         self.ledger = ledger
         self.max_concurrency = max_concurrency
-        self.pacer = Pacer(config_rate_per_second)
+        self.budgets = budgets
         self.pool = ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="novu")
 
     def deliver(self, operations: list[Operation], deadline: float, *, rehearsal_client=None) -> list[Result]:
         """Carries out the operations. With a ``rehearsal_client`` (the dry run) the same plan runs
-        against it instead of Novu: the ledger and the pacer are neither read nor spent."""
+        against it instead of Novu: the ledger and the rate budgets are neither read nor spent."""
         rehearsal = rehearsal_client is not None
-        run = _Run(rehearsal_client or self.client, deadline, None if rehearsal else self.pacer)
+        run = _Run(rehearsal_client or self.client, deadline, None if rehearsal else self.budgets)
         keys = self._ledger_keys(operations, rehearsal)
         known = set() if rehearsal else self.ledger.acknowledged(_entries(operations, keys, range(len(operations))))
         pending, twins = self._select(operations, keys, known, run)
@@ -224,14 +230,18 @@ class Courier:
                 runnable.append(position)
         if len(runnable) == 1:  # a single event's usual case: what the general path below would do, less its setup
             position = runnable[0]
-            self._single(run, operations, position, paced=not operations[position].is_trigger)
+            self._single(run, operations, position)
             return
         triggers = [position for position in runnable if operations[position].is_trigger]
         changes: dict[str, list[int]] = defaultdict(list)
         for position in runnable:
             if not operations[position].is_trigger:
                 changes[operations[position].subscriber_id or f"#{position}"].append(position)
-        chunks, singles = split_triggers(triggers, self.max_concurrency)
+        paced = self._triggers_paced(run)
+        if paced and run.budgets.triggers.capacity < BULK_COST:  # Novu would refuse every bulk call
+            chunks, singles = [], triggers
+        else:
+            chunks, singles = split_triggers(triggers, self.max_concurrency, paced=paced)
         tasks = [partial(self._bulk, run, operations, chunk) for chunk in chunks]
         tasks += [partial(self._single, run, operations, position) for position in singles]
         tasks += [partial(self._sequence, run, operations, sequence) for sequence in changes.values()]
@@ -246,15 +256,25 @@ class Courier:
         futures = [self.pool.submit(contextvars.copy_context().run, task) for task in tasks]
         return [future.result() for future in futures]
 
-    def _single(self, run: _Run, operations, position: int, *, paced: bool = False) -> None:
+    @staticmethod
+    def _triggers_paced(run: _Run) -> bool:
+        return run.budgets is not None and run.budgets.triggers is not None
+
+    @staticmethod
+    def _spend(run: _Run, is_trigger: bool, cost: float) -> Result | None:
+        """Why the call may not start (the request's earlier stop, the deadline, the bucket), if any."""
         refusal = run.refusal()
-        if refusal is None and paced and run.pacer is not None and not run.pacer.reserve(run.deadline):
-            refusal = Result(outcomes.RETRY, "not sent: Novu's configuration rate leaves no room before the deadline")
+        if refusal is None and run.budgets is not None:
+            refusal = run.budgets.reserve(is_trigger, cost, run.deadline)
+        return refusal
+
+    def _single(self, run: _Run, operations, position: int) -> None:
+        refusal = self._spend(run, operations[position].is_trigger, 1)
         run.settle(position, refusal or run.client.perform(operations[position], run.deadline))
 
     def _sequence(self, run: _Run, operations, sequence: list[int]) -> None:
         for index, position in enumerate(sequence):
-            self._single(run, operations, position, paced=True)
+            self._single(run, operations, position)
             if run.results[position].outcome in outcomes.NEEDS_RETRY:
                 for later in sequence[index + 1 :]:
                     run.settle(later, HELD_BACK)
@@ -262,7 +282,7 @@ class Courier:
 
     def _bulk(self, run: _Run, operations, chunk: list[int]) -> list[int]:
         """One bulk call; returns the positions its answer left undecided, to be sent as single triggers."""
-        refusal = run.refusal()
+        refusal = self._spend(run, True, BULK_COST)
         if refusal is not None:
             for position in chunk:
                 run.settle(position, refusal)

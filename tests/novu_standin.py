@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import threading
 import time
 from collections import Counter
@@ -93,6 +94,24 @@ def error_body(status: int, message: str, error: str | None = None) -> dict:
     return body
 
 
+class _NovuBucket:
+    def __init__(self, rate: float):
+        self.rate, self.capacity = rate, rate * 5 * 1.1
+        self.tokens, self.at = self.capacity, time.monotonic()
+        self.lock = threading.Lock()
+
+    def take(self, cost: int) -> float | None:
+        """None when the tokens were there (and are taken), else the seconds until they will be."""
+        with self.lock:
+            now = time.monotonic()
+            self.tokens = min(self.capacity, self.tokens + (now - self.at) * self.rate)
+            self.at = now
+            if self.tokens < cost:
+                return (cost - self.tokens) / self.rate
+            self.tokens -= cost
+            return None
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 512  # listen() backlog: bursts of connections must not wait for a SYN retry
@@ -112,6 +131,9 @@ class NovuStandIn:
         self._lock = threading.Lock()
         self._generated_ids = itertools.count(1)
         self.count = 0
+        self._buckets: dict[str, _NovuBucket] = {}
+        self.spent: list[tuple[float, str, int]] = []  # (monotonic time, category, tokens) let through
+        self.rate_limited = 0  # 429s answered by the enforced buckets
         standin = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -171,6 +193,25 @@ class NovuStandIn:
 
         self.respond_with(responder)
         return budget
+
+    def enforce_rate_limits(self, trigger_rate: float, config_rate: float) -> None:
+        """Meter calls as Novu does: per category a bucket refilled at the rate and holding 5 s of it
+        plus 10 %; a bulk trigger costs 100 tokens, any other call 1; over it, 429 with Retry-After."""
+        self._buckets = {"trigger": _NovuBucket(trigger_rate), "config": _NovuBucket(config_rate)}
+
+    def _metered(self, request: Recorded) -> Scripted | None:
+        if not self._buckets:
+            return None
+        category = "trigger" if request.path.startswith("/v1/events/trigger") else "config"
+        cost = 100 if request.path == "/v1/events/trigger/bulk" else 1
+        wait = self._buckets[category].take(cost)
+        with self._lock:
+            if wait is None:
+                self.spent.append((time.monotonic(), category, cost))
+                return None
+            self.rate_limited += 1
+        return Scripted(429, error_body(429, "ThrottlerException: Too Many Requests"),
+                        {"Retry-After": str(math.ceil(wait))})
 
     def reset(self) -> None:
         with self._lock:
@@ -232,7 +273,7 @@ class NovuStandIn:
             self.count += 1
             if self.record_requests:
                 self.requests.append(request)
-        scripted = self._next_scripted(request)
+        scripted = self._metered(request) or self._next_scripted(request)
         delay = self.latency if scripted is None else max(scripted.delay, self.latency)
         if delay:
             time.sleep(delay)

@@ -61,3 +61,43 @@ def serve(env: dict[str, str]):
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+@contextmanager
+def serve_process(env: dict[str, str], *, ready_seconds: float = 20.0):
+    """The function in a process of its own, as Cloud Run runs each instance: functions-framework's
+    command line on a free port, with only ``env`` among the bridge's variables."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    environment = {key: value for key, value in os.environ.items() if key not in CONTROLLED_VARIABLES}
+    environment.update({key: str(value) for key, value in env.items()})
+    command = [sys.executable, "-m", "functions_framework", "--target=handler", "--source=main.py",
+               "--host", "127.0.0.1", "--port", str(port)]
+    process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=environment,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    served = ServedFunction(f"http://127.0.0.1:{port}", None)
+    try:
+        deadline = time.monotonic() + ready_seconds
+        while True:
+            try:
+                requests.get(served.url + "/", timeout=1)
+                break
+            except requests.ConnectionError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"functions-framework did not start (exit {process.poll()})") from None
+                time.sleep(0.05)
+        yield served
+    finally:
+        served.session.close()
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

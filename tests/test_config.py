@@ -254,3 +254,26 @@ def test_anonymous_events_refuses_anything_else(value, shown):
 )
 def test_mapping_file(value, path):
     assert load(MAPPING_FILE=value).mapping_file == path
+
+
+@pytest.mark.parametrize(
+    ("plan", "trigger", "configuration"),
+    [("free", 60, 20), ("Pro", 240, 80), ("team", 600, 200), ("enterprise", 6000, 2000)],
+)
+def test_a_novu_plan_fills_both_rates(plan, trigger, configuration):
+    settings = config.load({"NOVU_PLAN": plan})
+    assert (settings.trigger_rate_per_second, settings.config_rate_per_second) == (trigger, configuration)
+
+
+def test_a_rate_given_beside_the_plan_wins():
+    settings = config.load({"NOVU_PLAN": "free", "NOVU_TRIGGER_RATE_PER_SECOND": "100"})
+    assert (settings.trigger_rate_per_second, settings.config_rate_per_second) == (100, 20)
+
+
+def test_without_a_plan_triggers_are_not_paced():
+    assert config.load({}).trigger_rate_per_second is None
+
+
+def test_an_unknown_plan_is_a_configuration_error():
+    with pytest.raises(config.ConfigError, match="^NOVU_PLAN must be one of free, pro, team, enterprise, not 'gold'$"):
+        config.load({"NOVU_PLAN": "gold"})

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 
-from segment_novu.delivery import BULK_SIZE, Pacer, split_triggers, stages
+from segment_novu.delivery import BULK_SIZE, split_triggers, stages
 from segment_novu.novu import MIN_CALL_SECONDS
 from segment_novu.operations import delete_subscriber, trigger, upsert_subscriber
 from tests.factories import delete, identify, track, tracks
@@ -168,27 +168,60 @@ def test_the_deadline_stops_new_calls_and_answers_retryable(serve_function, novu
     assert len(counts) == 500 and set(counts.values()) == {1}
 
 
-def test_subscriber_changes_are_paced_to_novus_configuration_rate(serve_function, novu):
-    function = serve_function(NOVU_CONFIG_RATE_PER_SECOND="4", DEADLINE_SECONDS="0.8")
+def test_subscriber_changes_are_paced_to_novus_configuration_rate_and_the_rest_is_429(serve_function, novu):
+    function = serve_function(NOVU_CONFIG_RATE_PER_SECOND="1", DEADLINE_SECONDS="0.8")
     batch = [identify(index, user=f"user-{index}", email=f"u{index}@example.com") for index in range(12)]
+
     response = function.post(batch)
-    assert response.status_code == 503
-    upserts = len(novu.calls("POST", "/v2/subscribers"))
-    assert 4 <= upserts < 12
-    outcomes = [entry["outcome"] for entry in response.json()["events"]]
-    assert outcomes.count("delivered") == upserts
+
+    # A bucket of 5 s at 1 a second: five changes now, the sixth's token would come after the deadline.
+    assert response.status_code == 429
+    assert response.headers["Retry-After"] == "1"
+    assert response.json()["message"] == "Novu rate limit reached; retry after 1 s (5 delivered, 7 rate-limited)"
+    assert len(novu.calls("POST", "/v2/subscribers")) == 5
+    events = response.json()["events"]
+    assert [entry["outcome"] for entry in events] == ["delivered"] * 5 + ["rate-limited"] * 7
+    assert "configuration rate for this deployment" in events[5]["reason"]
 
 
 def test_a_lone_subscriber_change_is_paced_too(serve_function, novu):
     function = serve_function(NOVU_CONFIG_RATE_PER_SECOND="1", DEADLINE_SECONDS="0.8")
 
-    first = function.post(identify(0, user="user-0", email="u0@example.com"))
-    second = function.post(identify(1, user="user-1", email="u1@example.com"))
+    answers = [function.post(identify(index, user=f"user-{index}", email=f"u{index}@example.com"))
+               for index in range(6)]
 
-    # One token a second, one of burst: the second change would have to wait past its deadline.
-    assert (first.status_code, second.status_code) == (200, 503)
-    assert "configuration rate" in second.json()["message"]
-    assert len(novu.calls("POST", "/v2/subscribers")) == 1
+    assert [answer.status_code for answer in answers] == [200] * 5 + [429]
+    assert "configuration rate" in answers[-1].json()["events"][0]["reason"]
+    assert len(novu.calls("POST", "/v2/subscribers")) == 5
+
+
+def test_with_a_trigger_rate_a_remainder_goes_as_single_triggers(serve_function, novu):
+    function = serve_function(NOVU_TRIGGER_RATE_PER_SECOND="6000", MAX_CONCURRENCY="4")
+
+    response = function.post(tracks(150))
+
+    assert response.status_code == 200, response.text
+    assert [len(call.body["events"]) for call in novu.calls("POST", BULK)] == [BULK_SIZE]
+    assert len(novu.calls("POST", SINGLE)) == 50  # a bulk of 50 would cost 100 tokens, 50 singles cost 50
+
+
+def test_without_a_trigger_rate_a_large_remainder_is_one_more_bulk(serve_function, novu):
+    function = serve_function(MAX_CONCURRENCY="4")
+
+    response = function.post(tracks(150))
+
+    assert response.status_code == 200, response.text
+    assert [len(call.body["events"]) for call in novu.calls("POST", BULK)] == [BULK_SIZE, 50]
+
+
+def test_a_trigger_bucket_too_small_for_a_bulk_call_sends_singles_only(serve_function, novu):
+    function = serve_function(NOVU_TRIGGER_RATE_PER_SECOND="10", DEADLINE_SECONDS="2")
+
+    response = function.post(tracks(120))
+
+    assert novu.calls("POST", BULK) == []  # a bucket of 50 could never pay a bulk call's 100
+    assert response.status_code == 429
+    assert len(novu.calls("POST", SINGLE)) >= 50
 
 
 def _calls(novu, since: int = 0) -> list[tuple[str, str]]:
@@ -337,11 +370,3 @@ def test_identical_operations_in_one_request_go_once(serve_function, novu):
     ]
 
 
-def test_a_pacer_token_is_not_spent_on_a_call_too_late_to_start():
-    pacer = Pacer(rate_per_second=1)
-    pacer.tokens = 0.5  # half a second's wait for the next token
-    now = time.monotonic()
-
-    assert pacer.reserve(now + 0.6) is False  # it would leave less than MIN_CALL_SECONDS for the call
-    assert pacer.tokens < 1
-    assert pacer.reserve(now + 0.5 + MIN_CALL_SECONDS + 0.1) is True

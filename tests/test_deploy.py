@@ -218,6 +218,7 @@ def test_deploy_command(fake):
     assert flag(deploy, "project") == PROJECT
     assert flag(deploy, "service-account") == SA
     assert flag(deploy, "min-instances") == "1"
+    assert flag(deploy, "max-instances") == "10"
     assert flag(deploy, "concurrency") == "16"
     assert flag(deploy, "cpu") == "1"  # concurrency above 1 needs a whole vCPU
     assert env_vars(deploy) == {
@@ -253,6 +254,14 @@ def test_flags_and_environment_variables(fake):
     assert env_vars(deploy)["NOVU_API_URL"] == "https://eu.api.novu.co"
     assert env_vars(deploy)["NOVU_API_KEY"] == "projects/p2/secrets/k"
     assert env_vars(deploy)["SEGMENT_SHARED_SECRET"] == "projects/p2/secrets/s"
+
+
+def test_max_instances_from_the_flag_or_the_environment(fake):
+    fake.set_state(secrets=["novu-api-key", "segment-shared-secret"], accounts=[SA])
+    assert fake.run("--max-instances", "4").returncode == 0
+    assert [flag(deploy, "max-instances") for deploy in fake.find("functions", "deploy")] == ["4"]
+    assert fake.run(env={"DEPLOY_MAX_INSTANCES": "3"}).returncode == 0
+    assert [flag(deploy, "max-instances") for deploy in fake.find("functions", "deploy")] == ["3"]
 
 
 def test_flag_overrides_environment_variable(fake):
@@ -315,6 +324,8 @@ def test_no_project(fake):
         ["--region"],
         ["--dry-run=yes"],
         ["--min-instances", "two"],
+        ["--max-instances", "0"],
+        ["--min-instances", "5", "--max-instances", "2"],
         ["--env", "NOT A PAIR"],
         ["--env", "THREADS=4"],
         ["--env", "CONTACT=ops@example.com"],
