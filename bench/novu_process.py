@@ -11,7 +11,10 @@ to it through three extra paths, answered before the stand-in sees the request:
 - ``GET /_bench/stats`` answers ``{"requests", "triggers", "bulkCalls", "singleCalls",
   "transactions": {transactionId: count}, "subscribers": {subscriberId: count}}``
   (triggers counted one per event, single or bulk);
-- ``GET /_bench/ping`` answers ``{"ok": true}``.
+- ``GET /_bench/ping`` answers ``{"ok": true}``;
+- ``GET /_bench/meter?trigger_rate=60&config_rate=20`` meters calls from now on as Novu's rate limits do
+  (``NovuStandIn.enforce_rate_limits``: 429 with Retry-After past the bucket);
+- ``GET /_bench/count`` answers ``{"accepted", "acceptedTwice", "rateLimited"}`` cheaply, while load runs.
 
 Unlike the tests' stand-in, it disables Nagle's algorithm like Node.js (Novu's server) does; see
 ``BenchStandIn``. ``--nagle`` restores the tests' behaviour.
@@ -77,6 +80,14 @@ class BenchStandIn(NovuStandIn):
             answer = self.stats()
         elif action == "ping":
             answer = {"ok": True, "latency": self.latency}
+        elif action == "meter":
+            self.enforce_rate_limits(float(query["trigger_rate"][0]), float(query["config_rate"][0]))
+            answer = {"ok": True}
+        elif action == "count":
+            with self._lock:
+                counts = list(self.accepted.values())
+                answer = {"accepted": sum(counts), "acceptedTwice": sum(1 for count in counts if count > 1),
+                          "rateLimited": self.rate_limited}
         else:
             answer = {"message": f"unknown control path {parts.path}"}
         payload = json.dumps(answer).encode()

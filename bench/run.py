@@ -34,6 +34,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -279,8 +280,10 @@ def functions_framework_command() -> str:
 class Served:
     """One function under functions-framework (gunicorn), as in production."""
 
-    def __init__(self, name: str, processes: Processes, novu: Novu, threads: int, label: str | None = None):
+    def __init__(self, name: str, processes: Processes, novu: Novu, threads: int, label: str | None = None,
+                 extra_env: dict | None = None):
         self.name = name
+        self.extra_env = extra_env or {}
         self.label = label or name  # names the log files
         self.processes = processes
         self.novu = novu
@@ -297,6 +300,7 @@ class Served:
             "NOVU_API_KEY": "bench-key",
             "THREADS": str(self.threads),
             **DEPLOYED_ENVIRONMENT,
+            **self.extra_env,
         })
         return env
 
@@ -632,6 +636,8 @@ class Report:
         self.batches: dict[int, dict[str, list[BatchResult]]] = {}
         self.cold: dict[str, list[float]] = {name: [] for name in SERVERS}
         self.memory: dict[str, dict] = {}
+        self.scale: list[ScaleResult] = []
+        self.reservation_ms: tuple[float, float] | None = None
         self.notes: list[str] = []
         self.machine = machine()
         self.elapsed = 0.0
@@ -753,6 +759,17 @@ class Report:
                 rows.append([label, *(fmt(self.memory.get(name, {}).get(key), ".1f") for name in SERVERS)])
             tables.append(("Peak resident memory through the batch phase (functions-framework process tree)",
                            ["", "bridge", "naive", "floor"], rows))
+        if self.scale:
+            rows = [[f"{r.plan} ({r.rate:g}/s)", str(r.instances), f"{r.events_per_second:.0f}", f"{r.share:.0%}",
+                     str(r.novu_429), str(r.accepted_twice), str(r.answered_429), str(len(r.driver_errors))]
+                    for r in self.scale]
+            latency = (f"; one reservation (Redis round trip, Lua script): p50 {self.reservation_ms[0]:.3f} ms, "
+                       f"p99 {self.reservation_ms[1]:.3f} ms" if self.reservation_ms else "")
+            tables.append((f"Scale-out: bridge instances sharing one trigger budget in Redis, Novu stand-in metering "
+                           f"as Novu does ({o.scale_drivers} Segment connections per instance resending after "
+                           f"Retry-After; {o.scale_seconds:g} s measured after {o.scale_warmup:g} s){latency}",
+                           ["plan", "instances", "events/s accepted", "share of plan", "Novu 429s",
+                            "accepted twice", "bridge 429s (Retry-After)", "driver errors"], rows))
         return tables
 
     def text(self) -> str:
@@ -974,7 +991,10 @@ def options_from(argv) -> argparse.Namespace:
     parser.add_argument("--cold-repeats", type=int, help="cold starts per function (default 3, quick 1)")
     parser.add_argument("--standin-nagle", action="store_true",
                         help="leave Nagle's algorithm on in the Novu stand-in (tests' behaviour; real Novu has it off)")
-    parser.add_argument("--skip", default="", help="comma-separated phases to skip: single,batch,cold")
+    parser.add_argument("--skip", default="", help="comma-separated phases to skip: single,batch,cold,scale")
+    parser.add_argument("--scale-seconds", type=float, help="scale-out: seconds measured per run (default 10, quick 4)")
+    parser.add_argument("--scale-warmup", type=float, help="scale-out: seconds before measuring (default 6, quick 6)")
+    parser.add_argument("--scale-drivers", type=int, default=3, help="scale-out: Segment connections per instance")
     o = parser.parse_args(argv)
     quick = o.quick
     o.requests_0ms = o.requests_0ms or (300 if quick else 2000)
@@ -983,10 +1003,136 @@ def options_from(argv) -> argparse.Namespace:
     o.single_rounds = o.single_rounds or (1 if quick else 3)
     o.naive_max_batch = o.naive_max_batch if o.naive_max_batch is not None else (100 if quick else 4000)
     o.cold_repeats = o.cold_repeats or (1 if quick else 3)
+    o.scale_seconds = o.scale_seconds or (4.0 if quick else 10.0)
+    o.scale_warmup = o.scale_warmup or 6.0
     o.batch_sizes = [int(part) for part in o.batch_sizes.split(",") if part.strip()]
     o.warmup = 50 if quick else 200
     o.skip = {part.strip() for part in o.skip.split(",") if part.strip()}
     return o
+
+
+# -- scale-out: instances sharing one rate budget --------------------------------------------------
+
+SCALE_PLANS = (("Free-like", 60.0, 60), ("Enterprise-like", 6000.0, 1000))  # name, triggers/s, batch size
+SCALE_INSTANCES = (1, 2, 4)
+
+
+@dataclass
+class ScaleResult:
+    plan: str
+    rate: float
+    instances: int
+    events_per_second: float
+    novu_429: int
+    accepted_twice: int
+    answered_429: int
+    measured_seconds: float
+    driver_errors: list[str] = field(default_factory=list)
+
+    @property
+    def share(self) -> float:
+        return self.events_per_second / self.rate
+
+
+def drive_batches(port: int, tag: str, batch_size: int, stop_at: float, counters: dict, lock) -> None:
+    """Plays Segment for one destination connection: sends a batch, resends it after Retry-After (or 1 s)
+    until it is answered 200, then sends the next, until ``stop_at``."""
+    batch_number = 0
+    connection = None
+    while time.monotonic() < stop_at:
+        batch_number += 1
+        body = json.dumps([track_event(f"{tag}-{batch_number}", index) for index in range(batch_size)]).encode()
+        while time.monotonic() < stop_at:
+            try:
+                if connection is None:
+                    connection = http.client.HTTPConnection(HOST, port, timeout=30)
+                connection.request("POST", "/", body=body, headers={"Content-Type": "application/json"})
+                response = connection.getresponse()
+                response.read()
+            except (OSError, http.client.HTTPException) as error:
+                with lock:
+                    counters["errors"].append(type(error).__name__)
+                if connection is not None:
+                    connection.close()
+                connection = None
+                time.sleep(0.1)
+                continue
+            if response.status == 200:
+                break
+            with lock:
+                counters["429" if response.status == 429 else str(response.status)] += 1
+            wait = float(response.getheader("Retry-After") or 1)
+            time.sleep(max(0.0, min(wait, stop_at - time.monotonic())))
+    if connection is not None:
+        connection.close()
+
+
+def reservation_latency(redis_url: str, count: int = 2000) -> tuple[float, float]:
+    """p50 and p99 of one shared-bucket reservation (the Lua script's Redis round trip), in ms."""
+    from segment_novu.rate_limits import SharedBucket
+
+    bucket = SharedBucket(redis_url, "bench-latency", 1e9, timeout_seconds=1.0)
+    bucket.reserve(1, 0)
+    times = []
+    for _ in range(count):
+        began = time.perf_counter()
+        bucket.reserve(1, 0)
+        times.append(time.perf_counter() - began)
+    return percentile(times, 0.5) * 1000, percentile(times, 0.99) * 1000
+
+
+def scale_out_phase(report: "Report", processes: Processes, novu: Novu, tags: Tags) -> None:
+    import redis
+
+    from tests.redis_server import RedisServer
+
+    o = report.options
+    with RedisServer() as redis_server:
+        report.reservation_ms = reservation_latency(redis_server.url)
+        print(f"  shared-bucket reservation: p50 {report.reservation_ms[0]:.3f} ms, "
+              f"p99 {report.reservation_ms[1]:.3f} ms", flush=True)
+        for plan, rate, batch_size in SCALE_PLANS:
+            for count in SCALE_INSTANCES:
+                flush = redis.Redis.from_url(redis_server.url)
+                flush.flushall()  # a ledger and a bucket of their own for each run
+                flush.close()
+                env = {"REDIS_URL": redis_server.url, "NOVU_TRIGGER_RATE_PER_SECOND": f"{rate:g}",
+                       "WORKFLOW_DISCOVERY": "false"}
+                servers = [Served("bridge", processes, novu, o.threads, label=f"scale-{count}-{index}", extra_env=env)
+                           for index in range(count)]
+                for server in servers:
+                    server.start()
+                for server in servers:
+                    server.wait_first_200(one_event_body(tags, "scale-ready"))
+                novu.reset(0.0)
+                novu.control(f"meter?trigger_rate={rate:g}&config_rate=2000")
+                counters = defaultdict(int, errors=[])
+                lock = threading.Lock()
+                began = time.monotonic()
+                stop_at = began + o.scale_warmup + o.scale_seconds
+                drivers = [threading.Thread(target=drive_batches,
+                                            args=(server.port, tags.next(f"scale-{count}-{index}"), batch_size,
+                                                  stop_at, counters, lock), daemon=True)
+                           for server in servers for index in range(o.scale_drivers)]
+                for driver in drivers:
+                    driver.start()
+                time.sleep(o.scale_warmup)  # the bucket's stored 5 s are spent; what follows is its rate
+                first = novu.control("count")
+                measured_from = time.monotonic()
+                time.sleep(max(0.0, stop_at - time.monotonic()))
+                last = novu.control("count")
+                measured = time.monotonic() - measured_from
+                for driver in drivers:
+                    driver.join(40)
+                result = ScaleResult(plan, rate, count, (last["accepted"] - first["accepted"]) / measured,
+                                     last["rateLimited"], last["acceptedTwice"], counters["429"], measured,
+                                     counters["errors"])
+                report.scale.append(result)
+                print(f"  {plan} ({rate:g}/s), {count} instance(s): {result.events_per_second:.0f} events/s "
+                      f"= {result.share:.0%} of the plan, Novu 429s {result.novu_429}, "
+                      f"accepted twice {result.accepted_twice}, bridge 429s {result.answered_429}", flush=True)
+                for server in servers:
+                    server.stop()
 
 
 def main(argv=None) -> int:
@@ -1030,6 +1176,9 @@ def main(argv=None) -> int:
         if "cold" not in o.skip:
             print("cold starts:", flush=True)
             cold_phase(report, processes, novu, tags)
+        if "scale" not in o.skip:
+            print("scale-out (instances sharing one rate budget in Redis):", flush=True)
+            scale_out_phase(report, processes, novu, tags)
     except KeyboardInterrupt:
         print("\ninterrupted: stopping every process started", file=sys.stderr)
         return 130

@@ -219,6 +219,9 @@ class NovuStandIn:
             self._scripts.clear()
             self.count = 0
             self.accepted.clear()
+            self._buckets = {}
+            self.spent.clear()
+            self.rate_limited = 0
         self._responder = None
         self.trigger_status = "processed"
 
