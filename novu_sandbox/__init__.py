@@ -7,7 +7,8 @@ from a browser. Everything is kept in memory and lost when it stops.
 What it plays, each answer in the shape Novu gives it (success bodies wrapped in ``{"data": ...}``):
 
 - REST, with ``Authorization: ApiKey <secret key>``: ``/v1/events/trigger`` and ``/bulk``
-  (``transactionId`` dedup; an unknown workflow answers ``422`` like Novu), ``/v2/subscribers``
+  (``transactionId`` dedup; an unknown workflow answers ``422`` like Novu), the cancel
+  ``DELETE /v1/events/trigger/{id}`` (nothing is ever pending: ``false``), ``/v2/subscribers``
   (upsert, ``PATCH``, ``DELETE``), ``/v1/subscribers/{id}/credentials``, ``/v2/topics`` and their
   subscriptions, ``GET /v2/workflows``.
 - Each trigger of a workflow becomes one in-app notification per recipient (a topic fans out to its

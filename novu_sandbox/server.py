@@ -123,6 +123,12 @@ async def delete_subscriber(request):
     return _answer(*_sandbox(request).delete_subscriber(_path_id(request, "subscriber_id")))
 
 
+async def cancel_trigger(request):
+    """The sandbox's workflows have no delay or digest step, so no run is ever pending: Novu's answer
+    for nothing to cancel."""
+    return _answer(200, {"data": False})
+
+
 async def credentials(request):
     body = await _json_body(request)
     if isinstance(body, web.Response):
@@ -298,6 +304,7 @@ def build_app(sandbox: Sandbox) -> web.Application:
     app[SANDBOX_KEY] = sandbox
     app.router.add_post("/v1/events/trigger", trigger)
     app.router.add_post("/v1/events/trigger/bulk", trigger_bulk)
+    app.router.add_delete("/v1/events/trigger/{transaction_id}", cancel_trigger)
     app.router.add_post("/v2/subscribers", create_subscriber)
     app.router.add_patch("/v2/subscribers/{subscriber_id}", patch_subscriber)
     app.router.add_delete("/v2/subscribers/{subscriber_id}", delete_subscriber)

@@ -46,11 +46,26 @@ def _mapped(loaded: Rules) -> list[tuple[str, str, tuple[str, ...]]]:
     ]
 
 
+_TARGET_OPTIONS = (("transaction_key", "transactionKey"), ("actor", "actor"), ("tenant", "tenant"),
+                   ("context", "context"), ("overrides", "overrides"))
+
+
+def _entry_summary(rule) -> str:
+    """What an entry does: its workflows (with the trigger fields each sets) and what it cancels."""
+    if rule.ignore:
+        return "(ignored)"
+    parts = []
+    for target in rule.targets:
+        options = [name for attribute, name in _TARGET_OPTIONS if getattr(target, attribute)]
+        parts.append(target.workflow + (f" ({', '.join(options)})" if options else ""))
+    parts += [f"cancels {cancel.workflow}" for cancel in rule.cancels]
+    return ", ".join(parts)
+
+
 def _describe(loaded: Rules) -> list[str]:
-    lines = [
-        f"  {section} {json.dumps(name)} → {', '.join(workflows) if workflows else '(ignored)'}"
-        for section, name, workflows in _mapped(loaded)
-    ]
+    tables = (("track", loaded.track), ("page", loaded.page), ("screen", loaded.screen))
+    lines = [f"  {section} {json.dumps(name)} → {_entry_summary(rule)}"
+             for section, table in tables for name, rule in table.items()]
     lines.append("  other track events → their name as a slug (the default rule)" if loaded.default_rule
                  else "  other track events → skipped (the default rule is off)")
     lines.append("  group → skipped (ignored)" if loaded.group.ignore
@@ -58,6 +73,13 @@ def _describe(loaded: Rules) -> list[str]:
     if loaded.devices:
         providers = ", ".join(device.provider_id for device in loaded.devices)
         lines.append(f"  context.device.token → push credentials ({providers})")
+    for key, audience in loaded.audiences.items():
+        topic = audience.topic
+        if audience.ignore:
+            lines.append(f"  audience {json.dumps(key)} → (ignored)")
+            continue
+        where = f"topic from {topic.path}" if topic.path is not None else f"topic {topic.default}"
+        lines.append(f"  audience {json.dumps(key)} → {where} (entered: subscribed, exited: unsubscribed)")
     return lines
 
 

@@ -16,6 +16,7 @@
   through Redis): it waits for them when they come in time, and is answered 429 with the bucket's
   Retry-After when they do not.
 - A Novu 429, or a bucket's refusal, stops every call not yet started; so does the deadline.
+- A trigger whose cancel came first (recorded in the ledger, or earlier in the request) is skipped.
 - The ledger skips what Novu already acknowledged and records what it acknowledges now. A change that
   deleting the subscriber undoes is keyed with the subscriber's count of deletions, so it is sent
   again after one, and never skipped when a deletion precedes it in the same request.
@@ -35,11 +36,12 @@ from segment_novu import outcomes
 from segment_novu.ledger import Ledger
 from segment_novu.novu import MIN_CALL_SECONDS, NovuClient
 from segment_novu.outcomes import Result
-from segment_novu.operations import DELETE_SUBSCRIBER, Operation
+from segment_novu.operations import CANCEL_TRIGGER, DELETE_SUBSCRIBER, SINGLE_STATE, Operation
 from segment_novu.rate_limits import BULK_COST
 
 BULK_SIZE = 100
 ALREADY_DELIVERED = Result(outcomes.DUPLICATE, "already delivered (ledger)")
+CANCELLED_FIRST = Result(outcomes.SKIPPED, "cancelled: a cancel for this transactionKey arrived first")
 HELD_BACK = Result(outcomes.RETRY, "not sent: an earlier operation for this subscriber must be retried first")
 
 
@@ -146,7 +148,10 @@ class Courier:
         rehearsal = rehearsal_client is not None
         run = _Run(rehearsal_client or self.client, deadline, None if rehearsal else self.budgets)
         keys = self._ledger_keys(operations, rehearsal)
-        known = set() if rehearsal else self.ledger.acknowledged(_entries(operations, keys, range(len(operations))))
+        asked = _entries(operations, keys, range(len(operations)))
+        # A cancel is recorded under the key its trigger names: found there, it arrived first.
+        asked.update({operation.cancelled_by: SINGLE_STATE for operation in operations if operation.cancelled_by})
+        known = set() if rehearsal else self.ledger.acknowledged(asked)
         pending, twins = self._select(operations, keys, known, run)
         blocked: set[str] = set()
         for stage in stages([operations[position] for position in pending]):
@@ -189,8 +194,14 @@ class Courier:
         first_with_key: dict[str, int] = {}
         undone_keys: dict[str, list[str]] = defaultdict(list)  # per subscriber: its undoable changes so far
         deleted: set[str] = set()
+        cancels: set[str] = set()  # ledger keys of the cancels met so far in this request
         for position, operation in enumerate(operations):
             subscriber = operation.subscriber_id
+            if operation.action == CANCEL_TRIGGER:
+                cancels.add(operation.key)
+            if operation.cancelled_by is not None and (operation.cancelled_by in known or operation.cancelled_by in cancels):
+                run.results[position] = CANCELLED_FIRST
+                continue
             if operation.action == DELETE_SUBSCRIBER and subscriber:
                 deleted.add(subscriber)
                 for key in undone_keys.pop(subscriber, ()):

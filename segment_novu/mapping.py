@@ -8,7 +8,11 @@
 - ``delete`` → delete the subscriber;
 - ``alias`` → skipped: Novu cannot merge two subscribers;
 - ``context.device.token`` on any event but ``delete`` and ``alias`` → the subscriber's push
-  credentials, planned before that event's triggers.
+  credentials, planned before that event's triggers;
+- a cancel entry → ``DELETE /v1/events/trigger/{transactionId}`` for the run its trigger's
+  ``transactionKey`` named;
+- an Engage audience in the mapping (an identify trait, or Audience Entered / Exited) → the user
+  subscribed to or unsubscribed from its topic.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from dataclasses import dataclass
 from segment_novu import operations
 from segment_novu.events import Event
 from segment_novu.paths import MISSING
-from segment_novu.rules import SEGMENT_KEY, EventRule, Rules, Target
+from segment_novu.rules import AUDIENCE_ENTERED, AUDIENCE_EXITED, SEGMENT_KEY, EventRule, Rules, Target
 
 SUBSCRIBER_FIELDS = ("email", "firstName", "lastName", "phone", "avatar", "locale", "timezone")
 TOPIC_KEY_LENGTH = 100
@@ -64,6 +68,12 @@ def transaction_id(event: Event, workflow: str, recipient: str | None = None, re
     if repeat:
         parts.append(f"#{repeat}")
     return "sgmt-" + _digest(*parts)
+
+
+def keyed_transaction_id(workflow: str, key: str) -> str:
+    """A target's ``transactionKey`` makes its transactionId, namespaced by workflow: the id a cancel
+    with the same workflow and key names, whichever events carry them."""
+    return "sgmt-" + _digest("key", workflow, key)
 
 
 def _operation_key(event: Event, action: str) -> str:
@@ -204,9 +214,15 @@ def _trigger(event: Event, target: Target, recipient: dict, by_default_rule: boo
             other, subscriber_id = "subscriber:" + chosen, chosen
     else:
         to = {**recipient, **_mapped_recipient_fields(target, event)}
-    repeat = earlier.get((workflow, other), 0)
-    earlier[(workflow, other)] = repeat + 1
-    transaction = transaction_id(event, workflow, other, repeat)
+    if target.transaction_key is not None:
+        key = _text(target.transaction_key.value(event.body))
+        if key is None:
+            return f"no transactionKey for workflow {workflow!r}: {_source_text(target.transaction_key)} is missing"
+        transaction = keyed_transaction_id(workflow, key)
+    else:
+        repeat = earlier.get((workflow, other), 0)
+        earlier[(workflow, other)] = repeat + 1
+        transaction = transaction_id(event, workflow, other, repeat)
     return operations.trigger(
         event.index,
         workflow=workflow,
@@ -215,6 +231,39 @@ def _trigger(event: Event, target: Target, recipient: dict, by_default_rule: boo
         transaction_id=transaction,
         subscriber_id=subscriber_id,
         by_default_rule=by_default_rule,
+        extra=_trigger_fields(event, target),
+        cancellable=target.transaction_key is not None,
+    )
+
+
+def _trigger_fields(event: Event, target: Target) -> dict:
+    """Novu's optional trigger fields the target maps: actor, tenant, context, overrides."""
+    fields = {}
+    for name, source in (("actor", target.actor), ("tenant", target.tenant)):
+        value = _text(source.value(event.body)) if source is not None else None
+        if value is not None:
+            fields[name] = value
+    context = {kind: _text(source.value(event.body)) for kind, source in target.context.items()}
+    context = {kind: value for kind, value in context.items() if value is not None}
+    if context:
+        fields["context"] = context
+    if target.overrides is not None:
+        fields["overrides"] = target.overrides
+    return fields
+
+
+def _cancel(event: Event, cancel, subscriber_id: str):
+    """The cancel operation, or why there is none."""
+    if not all(condition.holds(event.body) for condition in cancel.when):
+        return f"the conditions for cancelling {cancel.workflow!r} do not hold"
+    key = _text(cancel.transaction_key.value(event.body))
+    if key is None:
+        return f"nothing to cancel for {cancel.workflow!r}: {_source_text(cancel.transaction_key)} is missing"
+    return operations.cancel_trigger(
+        event.index,
+        workflow=cancel.workflow,
+        transaction_id=keyed_transaction_id(cancel.workflow, key),
+        subscriber_id=subscriber_id,
     )
 
 
@@ -238,6 +287,9 @@ def _plan_triggers(event: Event, rules: Rules, recipient: dict, known_workflows)
     triggers, reasons, earlier = [], [], {}
     for target in targets:
         planned = _trigger(event, target, recipient, by_default, earlier)
+        (reasons if isinstance(planned, str) else triggers).append(planned)
+    for cancel in rule.cancels if rule is not None else ():
+        planned = _cancel(event, cancel, recipient["subscriberId"])
         (reasons if isinstance(planned, str) else triggers).append(planned)
     return tuple(triggers), (reasons[0] if reasons else None)
 
@@ -305,6 +357,44 @@ def _device_credentials(event: Event, rules: Rules, subscriber: dict) -> tuple[o
     return ()
 
 
+def _audience_moves(event: Event, rules: Rules) -> list[tuple[str, bool]]:
+    """(audience key, entered?) for the audiences in the mapping this event moves the user in or out of:
+    an identify's ``traits.<key>`` set to true or false, or Engage's Audience Entered / Exited."""
+    if not rules.audiences:
+        return []
+    if event.type == "identify":
+        return [(key, value) for key, value in event.traits.items()
+                if key in rules.audiences and isinstance(value, bool)]
+    if event.type == "track" and event.name in (AUDIENCE_ENTERED, AUDIENCE_EXITED):
+        key = event.properties.get("audience_key")
+        if isinstance(key, str) and key in rules.audiences:
+            return [(key, event.name == AUDIENCE_ENTERED)]
+    return []
+
+
+def _audience_changes(event: Event, rules: Rules, recipient: dict) -> tuple[operations.Operation, ...]:
+    """Topic memberships for the audiences the event moves the user in or out of (ignored ones left out)."""
+    changes = []
+    subscriber_id = recipient["subscriberId"]
+    for audience, entered in _audience_moves(event, rules):
+        rule = rules.audiences[audience]
+        key = topic_key(rule.topic.value(event.body)) if not rule.ignore else None
+        if key is None:
+            continue
+        membership = _state_key(operations.SUBSCRIBE_TO_TOPIC, key, subscriber_id)
+        if entered:
+            changes.append(operations.upsert_topic(
+                event.index, topic_key=key, name=None, subscriber_id=subscriber_id,
+                key=_state_key(operations.UPSERT_TOPIC, key), state=_digest(""),
+            ))
+            changes.append(operations.subscribe_to_topic(event.index, topic_key=key, subscriber=recipient,
+                                                         key=membership))
+        else:
+            changes.append(operations.unsubscribe_from_topic(event.index, topic_key=key,
+                                                             subscriber_id=subscriber_id, key=membership))
+    return tuple(changes)
+
+
 def _plan_identify(event: Event, rules: Rules, subscriber_id: str) -> Plan:
     traits = event.traits
     subscriber = {"subscriberId": subscriber_id, **subscriber_fields(traits, event.context)}
@@ -315,7 +405,9 @@ def _plan_identify(event: Event, rules: Rules, subscriber_id: str) -> Plan:
     operation = operations.upsert_subscriber(
         event.index, subscriber=subscriber, key=_operation_key(event, operations.UPSERT_SUBSCRIBER)
     )
-    return Plan(event, operations=(operation, *_device_credentials(event, rules, subscriber)))
+    return Plan(event, operations=(
+        operation, *_device_credentials(event, rules, subscriber), *_audience_changes(event, rules, subscriber)
+    ))
 
 
 def plan(event: Event, rules: Rules, anonymous_events: str = "skip", known_workflows: frozenset | None = None) -> Plan:
@@ -338,13 +430,16 @@ def plan(event: Event, rules: Rules, anonymous_events: str = "skip", known_workf
         return Plan(event, skip_reason=f"{_label(event)} is ignored by the mapping")
     if event.type == "group" and rules.group.ignore:
         return Plan(event, skip_reason="group events are ignored by the mapping")
+    moves = _audience_moves(event, rules) if event.type == "track" else []
+    if moves and rules.audiences[moves[0][0]].ignore:
+        return Plan(event, skip_reason=f"audience {moves[0][0]!r} is ignored by the mapping")
     token_problem = _device_token_problem(event, rules)
     if token_problem is not None:
         return Plan(event, reject_reason=token_problem)
     if event.type == "identify":
         return _plan_identify(event, rules, subscriber_id)
     recipient = {"subscriberId": subscriber_id, **subscriber_fields(event.context.get("traits") or {}, event.context)}
-    credentials = _device_credentials(event, rules, recipient)
+    credentials = _device_credentials(event, rules, recipient) + _audience_changes(event, rules, recipient)
     missing = None
     if event.type == "group":
         planned, reason = _plan_group(event, rules, recipient)

@@ -18,7 +18,7 @@ import requests
 from requests.utils import select_proxy
 
 from segment_novu import codec
-from segment_novu.operations import DELETE_SUBSCRIBER, SUBSCRIBE_TO_TOPIC, SUBSCRIBERS_PATH, Operation
+from segment_novu.operations import CANCEL_TRIGGER, DELETE_SUBSCRIBER, SUBSCRIBE_TO_TOPIC, SUBSCRIBERS_PATH, Operation
 from segment_novu.outcomes import DELIVERED, MISCONFIGURED, RATE_LIMITED, REJECTED, RETRY, SKIPPED, Result
 from segment_novu.secrets import SecretMisconfigured, SecretSource, SecretUnavailable
 from segment_novu.transport import MAX_ANSWER_BYTES, AnswerTooLarge, HTTPAnswer, KeepAliveAdapter
@@ -248,6 +248,8 @@ class NovuClient:
             return classify_trigger_data(unwrap(_json(response)), status)
         if status == 404 and operation.action == DELETE_SUBSCRIBER:
             return Result(DELIVERED, "subscriber already absent", status)
+        if status == 404 and operation.action == CANCEL_TRIGGER:
+            return Result(DELIVERED, "nothing to cancel", status)
         if status == 422 and operation.by_default_rule and _is_workflow_not_found(response):
             return Result(SKIPPED, f"no workflow {operation.workflow!r} in Novu", status)
         return self.classify_failure(response)

@@ -16,6 +16,9 @@ DELETE_SUBSCRIBER = "delete-subscriber"
 UPSERT_TOPIC = "upsert-topic"
 SUBSCRIBE_TO_TOPIC = "subscribe-to-topic"
 SET_DEVICE_CREDENTIALS = "set-device-credentials"
+UNSUBSCRIBE_FROM_TOPIC = "unsubscribe-from-topic"
+CANCEL_TRIGGER = "cancel-trigger"
+MEMBER, NOT_MEMBER = "member", "not-member"  # a membership's states in the ledger
 SUBSCRIBERS_PATH = "/v2/subscribers"
 SINGLE_STATE = "1"
 
@@ -34,6 +37,8 @@ class Operation:
     state: str = SINGLE_STATE
     workflow: str | None = None
     by_default_rule: bool = False
+    # A trigger whose run a cancel may call off: the ledger key that cancel is recorded under.
+    cancelled_by: str | None = None
     # Novu refuses these for a subscriber it does not know yet (a group or a device token may arrive
     # before the user's identify): the client then creates this subscriber and sends again.
     create_if_missing: dict | None = field(default=None, repr=False)
@@ -45,7 +50,7 @@ class Operation:
     @property
     def undone_by_delete(self) -> bool:
         """Deleting the subscriber removes what this did (Novu drops its subscriptions and tokens)."""
-        return self.action in (SUBSCRIBE_TO_TOPIC, SET_DEVICE_CREDENTIALS)
+        return self.action in (SUBSCRIBE_TO_TOPIC, UNSUBSCRIBE_FROM_TOPIC, SET_DEVICE_CREDENTIALS)
 
 
 def path_segment(value: str) -> str:
@@ -58,9 +63,16 @@ def subscriber_path(subscriber_id: str) -> str:
     return SUBSCRIBERS_PATH + "/" + path_segment(subscriber_id)
 
 
-def trigger(event_index, *, workflow, to, payload, transaction_id, subscriber_id, by_default_rule):
-    body = {"name": workflow, "to": to, "payload": payload, "transactionId": transaction_id}
+def cancel_key(transaction_id: str) -> str:
+    return "cancel:" + transaction_id
+
+
+def trigger(event_index, *, workflow, to, payload, transaction_id, subscriber_id, by_default_rule,
+            extra: dict | None = None, cancellable: bool = False):
+    """``extra``: Novu's optional trigger fields (actor, tenant, context, overrides)."""
+    body = {"name": workflow, "to": to, "payload": payload, "transactionId": transaction_id, **(extra or {})}
     return Operation(
+        cancelled_by=cancel_key(transaction_id) if cancellable else None,
         event_index=event_index,
         action=TRIGGER,
         method="POST",
@@ -114,6 +126,32 @@ def upsert_topic(event_index, *, topic_key, name, subscriber_id, key, state):
     )
 
 
+def cancel_trigger(event_index, *, workflow, transaction_id, subscriber_id):
+    """Novu answers 200 with true (cancelled) or false (nothing pending): both are done."""
+    return Operation(
+        event_index=event_index,
+        action=CANCEL_TRIGGER,
+        method="DELETE",
+        path="/v1/events/trigger/" + path_segment(transaction_id),
+        subscriber_id=subscriber_id,
+        key=cancel_key(transaction_id),
+        workflow=workflow,
+    )
+
+
+def unsubscribe_from_topic(event_index, *, topic_key, subscriber_id, key):
+    return Operation(
+        event_index=event_index,
+        action=UNSUBSCRIBE_FROM_TOPIC,
+        method="DELETE",
+        path="/v2/topics/" + path_segment(topic_key) + "/subscriptions",
+        body={"subscriptions": [subscriber_id]},
+        subscriber_id=subscriber_id,
+        key=key,
+        state=NOT_MEMBER,
+    )
+
+
 def subscribe_to_topic(event_index, *, topic_key, subscriber, key):
     subscriber_id = subscriber["subscriberId"]
     return Operation(
@@ -124,6 +162,7 @@ def subscribe_to_topic(event_index, *, topic_key, subscriber, key):
         body={"subscriptions": [subscriber_id]},
         subscriber_id=subscriber_id,
         key=key,
+        state=MEMBER,
         create_if_missing=subscriber,
     )
 

@@ -47,8 +47,15 @@ EVENT_FIELDS = (
     "messageId", "groupId", "previousId", "timestamp", "originalTimestamp", "sentAt", "receivedAt",
     "integrations", "channel", "version", "projectId", "_metadata",
 )
-_TOP_LEVEL = ("defaultRule", "track", "page", "screen", "group", "devices")
-_TARGET_KEYS = ("workflow", "when", "payload", "payloadMode", "to", "topic")
+_TOP_LEVEL = ("defaultRule", "track", "page", "screen", "group", "devices", "audiences")
+_TARGET_KEYS = (
+    "workflow", "when", "payload", "payloadMode", "to", "topic", "transactionKey", "actor", "tenant", "context",
+    "overrides",
+)
+_CANCEL_KEYS = ("cancel", "transactionKey", "when")
+_AUDIENCE_KEYS = ("topic", "ignore")
+# Segment Engage's audience events (track), with properties.audience_key naming the audience.
+AUDIENCE_ENTERED, AUDIENCE_EXITED = "Audience Entered", "Audience Exited"
 _GROUP_KEYS = ("ignore", "topicKey", "topicName")
 _DEVICE_KEYS = ("providerId", "integrationIdentifier", "when")
 
@@ -102,6 +109,29 @@ class Target:
     payload_mode: str = "merge"
     to: dict[str, Field] = field(default_factory=dict)
     topic: Field | None = None
+    # Its value, not the event's identity, makes the transactionId: what a cancel names.
+    transaction_key: Field | None = None
+    actor: Field | None = None
+    tenant: Field | None = None
+    context: dict[str, Field] = field(default_factory=dict)
+    overrides: dict | None = None
+
+
+@dataclass(frozen=True)
+class Cancel:
+    """Calls off the run a trigger of ``workflow`` with the same transaction key started."""
+
+    workflow: str
+    transaction_key: Field
+    when: tuple[Condition, ...] = ()
+
+
+@dataclass(frozen=True)
+class AudienceRule:
+    """A Segment Engage audience → membership of a Novu topic (or ignored)."""
+
+    ignore: bool = False
+    topic: Field | None = None
 
 
 @dataclass(frozen=True)
@@ -109,6 +139,7 @@ class EventRule:
     workflows: tuple[str, ...] = ()
     ignore: bool = False
     targets: tuple[Target, ...] = ()
+    cancels: tuple[Cancel, ...] = ()
 
     def __post_init__(self):
         # The short forms name workflows only, the long form gives targets: each fills the other, so
@@ -146,11 +177,13 @@ class Rules:
     screen: dict[str, EventRule] = field(default_factory=dict)
     group: GroupRule = GroupRule()
     devices: tuple[DeviceRule, ...] = ()
+    audiences: dict[str, AudienceRule] = field(default_factory=dict)
 
     @property
     def workflows(self) -> set[str]:
         tables = (self.track, self.page, self.screen)
-        return {workflow for table in tables for rule in table.values() for workflow in rule.workflows}
+        return {workflow for table in tables for rule in table.values()
+                for workflow in (*rule.workflows, *(cancel.workflow for cancel in rule.cancels))}
 
 
 def _shown(value: Any) -> str:
@@ -267,18 +300,56 @@ def _target(value: Any, where: str) -> Target:
     mode = value.get("payloadMode", "merge")
     if mode not in PAYLOAD_MODES:
         raise MappingError(f'{where}.payloadMode: must be "merge" or "replace", got {_shown(mode)}')
+    overrides = value.get("overrides")
+    if overrides is not None and not isinstance(overrides, dict):
+        raise MappingError(f"{where}.overrides: expected an object of provider → settings, passed to Novu as it is")
+
+    def text(key: str) -> Field | None:
+        return _field(value[key], f"{where}.{key}", text_only=True) if key in value else None
+
     return Target(
         workflow=_workflow(value["workflow"], f"{where}.workflow"),
         when=_conditions(value["when"], f"{where}.when") if "when" in value else (),
         payload=_payload(value["payload"], f"{where}.payload") if "payload" in value else {},
         payload_mode=mode,
         to=_recipient(value["to"], f"{where}.to") if "to" in value else {},
-        topic=_field(value["topic"], f"{where}.topic", text_only=True) if "topic" in value else None,
+        topic=text("topic"),
+        transaction_key=text("transactionKey"),
+        actor=text("actor"),
+        tenant=text("tenant"),
+        context=_context(value["context"], f"{where}.context") if "context" in value else {},
+        overrides=overrides,
     )
 
 
-def _refuse_repeats(targets: tuple[Target, ...], where: str) -> None:
-    """Two targets alike in every field would be one trigger sent twice: Novu takes it once."""
+def _context(value: Any, where: str) -> dict[str, Field]:
+    if not isinstance(value, dict) or not value:
+        raise MappingError(f'{where}: expected an object of context type → id ({{"tenant": "properties.orgId"}})')
+    for name in value:
+        if not name:
+            raise MappingError(f"{where}: a context type cannot be empty")
+    return {name: _field(spec, f"{where}.{json.dumps(name)}", text_only=True) for name, spec in value.items()}
+
+
+def _cancel(value: dict, where: str) -> Cancel:
+    _only_known_keys(value, _CANCEL_KEYS, where)
+    if "transactionKey" not in value:
+        raise MappingError(f"{where}: a cancel needs the transactionKey its trigger was given")
+    return Cancel(
+        workflow=_workflow(value["cancel"], f"{where}.cancel"),
+        transaction_key=_field(value["transactionKey"], f"{where}.transactionKey", text_only=True),
+        when=_conditions(value["when"], f"{where}.when") if "when" in value else (),
+    )
+
+
+def _entry(value: Any, where: str) -> Target | Cancel:
+    if isinstance(value, dict) and "cancel" in value:
+        return _cancel(value, where)
+    return _target(value, where)
+
+
+def _refuse_repeats(targets: tuple, where: str) -> None:
+    """Two entries alike in every field would be one call made twice: Novu takes it once."""
     for later, target in enumerate(targets):
         for earlier in range(later):
             if targets[earlier] == target:
@@ -294,11 +365,15 @@ def _event_rule(value: Any, where: str) -> EventRule:
     if isinstance(value, list):
         if not value:
             raise MappingError(f"{where}: an empty list triggers nothing; use {{\"ignore\": true}}")
-        targets = tuple(_target(item, f"{where}[{index}]") for index, item in enumerate(value))
-        _refuse_repeats(targets, where)
-        return EventRule(targets=targets)
+        entries = [_entry(item, f"{where}[{index}]") for index, item in enumerate(value)]
+        _refuse_repeats(tuple(entries), where)
+        targets = tuple(entry for entry in entries if isinstance(entry, Target))
+        cancels = tuple(entry for entry in entries if isinstance(entry, Cancel))
+        return EventRule(targets=targets, cancels=cancels)
     if isinstance(value, dict) and "workflow" in value:
         return EventRule(targets=(_target(value, where),))
+    if isinstance(value, dict) and "cancel" in value:
+        return EventRule(cancels=(_cancel(value, where),))
     if isinstance(value, dict):
         _only_known_keys(value, ("workflows", "ignore"), where)
         ignore = _flag(value.get("ignore", False), f"{where}.ignore")
@@ -360,6 +435,26 @@ def _devices(value: Any, where: str) -> tuple[DeviceRule, ...]:
     return (_device(value, where),)
 
 
+def _audiences(value: Any, where: str) -> dict[str, AudienceRule]:
+    if not isinstance(value, dict):
+        raise MappingError(f'{where}: expected an object of audience key → {{"topic": …}} or {{"ignore": true}}')
+    audiences = {}
+    for key, spec in value.items():
+        at = f"{where}.{json.dumps(key)}"
+        if not key:
+            raise MappingError(f"{where}: an audience key cannot be empty")
+        if not isinstance(spec, dict):
+            raise MappingError(f'{at}: expected {{"topic": …}} or {{"ignore": true}}')
+        _only_known_keys(spec, _AUDIENCE_KEYS, at)
+        ignore = _flag(spec.get("ignore", False), f"{at}.ignore")
+        if ignore == ("topic" in spec):
+            raise MappingError(f"{at}: needs exactly one of topic or ignore")
+        audiences[key] = AudienceRule(
+            ignore=ignore, topic=None if ignore else _field(spec["topic"], f"{at}.topic", text_only=True)
+        )
+    return audiences
+
+
 def parse(document: Any, source: str) -> Rules:
     if not isinstance(document, dict):
         raise MappingError(f"{source}: the mapping must be a JSON object")
@@ -377,6 +472,7 @@ def parse(document: Any, source: str) -> Rules:
         screen=_event_table(document, "screen", source),
         group=_group(document["group"], f"{source}: group") if "group" in document else GroupRule(),
         devices=_devices(document["devices"], f"{source}: devices") if "devices" in document else (),
+        audiences=_audiences(document["audiences"], f"{source}: audiences") if "audiences" in document else {},
     )
 
 

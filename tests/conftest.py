@@ -1,3 +1,5 @@
+import json
+
 import pytest
 
 from tests.secret_manager_server import FakeSecretManager
@@ -64,3 +66,15 @@ def redis_url(redis_service):
     client.flushall()
     client.close()
     return redis_service.url
+
+
+@pytest.fixture
+def with_mapping(serve_function, tmp_path):
+    """The served function with a mapping file (discovery off: the Novu calls asserted are the deliveries)."""
+
+    def start(document: dict, **env):
+        path = tmp_path / "mapping.json"
+        path.write_text(json.dumps(document), encoding="utf-8")
+        return serve_function(MAPPING_FILE=str(path), WORKFLOW_DISCOVERY="false", **env)
+
+    return start

@@ -253,7 +253,8 @@ def validate_response(recorded, status: int, headers: dict, body, *, undeclared:
 def operation_of(recorded) -> str:
     """``METHOD /path/template`` of the documented operation the request matches, or its raw path."""
     path = urlsplit(recorded.path).path
-    for template in document()["paths"]:
+    # Literal segments before parameters: /v1/events/trigger/bulk is not a {transactionId}.
+    for template in sorted(document()["paths"], key=lambda template: template.count("{")):
         pattern = template.strip("/").split("/")
         parts = path.strip("/").split("/")
         if len(pattern) == len(parts) and all(

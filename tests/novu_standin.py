@@ -134,6 +134,7 @@ class NovuStandIn:
         self._buckets: dict[str, _NovuBucket] = {}
         self.spent: list[tuple[float, str, int]] = []  # (monotonic time, category, tokens) let through
         self.rate_limited = 0  # 429s answered by the enforced buckets
+        self.cancelled: list[str] = []  # transactionIds Novu was asked to cancel
         standin = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -307,6 +308,11 @@ class NovuStandIn:
         parts = path.strip("/").split("/")
         if method == "POST" and path == "/v1/events/trigger":
             return self._trigger(body)
+        if method == "DELETE" and parts[:3] == ["v1", "events", "trigger"] and len(parts) == 4:
+            # true: a pending run was called off; false: nothing to cancel (both 200, as Novu answers)
+            with self._lock:
+                self.cancelled.append(unquote(parts[3]))
+                return 200, {"data": self.accepted.get(unquote(parts[3]), 0) > 0}, {}
         if method == "POST" and path == "/v1/events/trigger/bulk":
             return 201, {"data": [self._trigger_slot(event) for event in body.get("events", [])]}, {}
         if method == "POST" and path == "/v2/subscribers":

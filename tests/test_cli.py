@@ -96,6 +96,30 @@ def test_check_without_a_key_validates_the_file_only(mapping_file, novu):
     assert novu.calls() == []
 
 
+def test_check_shows_cancels_trigger_fields_and_audiences(mapping_file):
+    path = mapping_file({
+        "track": {"Cart Abandoned": {"workflow": "cart-reminder", "transactionKey": "properties.cart_id",
+                                     "actor": "properties.seller_id", "overrides": {"providers": {}}},
+                  "Order Completed": ["order-confirmation",
+                                      {"cancel": "cart-reminder", "transactionKey": "properties.cart_id"}]},
+        "audiences": {"vip_users": {"topic": {"value": "vip-users"}}, "churn": {"topic": "properties.audience_key"},
+                      "internal": {"ignore": True}},
+    })
+
+    result = run("check", "--mapping", path)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.splitlines()[2:4] == [
+        '  track "Cart Abandoned" → cart-reminder (transactionKey, actor, overrides)',
+        '  track "Order Completed" → order-confirmation, cancels cart-reminder',
+    ]
+    assert result.stdout.splitlines()[6:9] == [
+        '  audience "vip_users" → topic vip-users (entered: subscribed, exited: unsubscribed)',
+        '  audience "churn" → topic from properties.audience_key (entered: subscribed, exited: unsubscribed)',
+        '  audience "internal" → (ignored)',
+    ]
+
+
 def test_check_of_a_broken_file_says_what_and_where(mapping_file):
     path = mapping_file({"track": {"Signed Up": [{"workflow": "welcome", "payload": {"plan": "properties.plan."}}]}})
 

@@ -211,7 +211,7 @@ def test_without_a_trigger_rate_a_large_remainder_is_one_more_bulk(serve_functio
     response = function.post(tracks(150))
 
     assert response.status_code == 200, response.text
-    assert [len(call.body["events"]) for call in novu.calls("POST", BULK)] == [BULK_SIZE, 50]
+    assert sorted(len(call.body["events"]) for call in novu.calls("POST", BULK)) == [50, BULK_SIZE]
 
 
 def test_a_trigger_bucket_too_small_for_a_bulk_call_sends_singles_only(serve_function, novu):

@@ -121,7 +121,10 @@ def test_path_resolution(text, value):
 def test_the_original_format_is_a_subset():
     example = json.loads((PROJECT_ROOT / "examples" / "mapping.example.json").read_text())
     parsed = rules.parse(example, "mapping.example.json")
-    assert parsed.track["Order Completed"] == EventRule(workflows=("order-confirmation", "receipt-email"))
+    assert parsed.track["Order Completed"].workflows == ("order-confirmation", "receipt-email")
+    assert [cancel.workflow for cancel in parsed.track["Order Completed"].cancels] == ["cart-reminder"]
+    assert parsed.track["Cart Abandoned"].targets[0].transaction_key is not None
+    assert set(parsed.audiences) == {"vip_customers"}
     assert parsed.track["Signed Up"] == EventRule(targets=(Target("welcome"),))
     assert parsed.track["Button Clicked"].ignore
 
@@ -199,7 +202,7 @@ WHERE = 'mapping.json: track."Order Completed"'
     "entry, message",
     [
         ([{"workflow": "a", "payload": {}, "template": "x"}],
-         WHERE + "[0]: unknown key 'template' (allowed: workflow, when, payload, payloadMode, to, topic)"),
+         WHERE + "[0]: unknown key 'template' (allowed: workflow, when, payload, payloadMode, to, topic, transactionKey, actor, tenant, context, overrides)"),
         ([{"payload": {}}], WHERE + "[0]: needs workflow"),
         ([{"workflow": "a"}, {"when": {"path": "userId", "exists": True}}], WHERE + "[1]: needs workflow"),
         ({"workflows": ["a"], "payload": {}}, WHERE + ": unknown key 'payload' (allowed: workflows, ignore)"),
@@ -268,7 +271,7 @@ def test_target_mistakes_are_refused_with_their_place(entry, message):
 @pytest.mark.parametrize(
     "document, message",
     [
-        ({"pages": {}}, "mapping.json: unknown key 'pages' (allowed: defaultRule, track, page, screen, group, devices)"),
+        ({"pages": {}}, "mapping.json: unknown key 'pages' (allowed: defaultRule, track, page, screen, group, devices, audiences)"),
         ({"page": ["Home"]}, "mapping.json: page must be an object of page name → workflows"),
         ({"screen": {"Home": 3}}, 'mapping.json: screen."Home": expected a workflow, a list of workflows or an object'),
         ({"group": True}, 'mapping.json: group: expected {"ignore": true} or {"topicKey": …, "topicName": …}'),
@@ -490,16 +493,6 @@ def test_uses_default_rule(body, document, uses):
 # -- over HTTP ---------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def with_mapping(serve_function, tmp_path):
-    def start(document: dict, **env):
-        path = tmp_path / "mapping.json"
-        path.write_text(json.dumps(document), encoding="utf-8")
-        return serve_function(MAPPING_FILE=str(path), WORKFLOW_DISCOVERY="false", **env)
-
-    return start
-
-
 def test_a_mapped_event_makes_the_exact_trigger(with_mapping, novu):
     function = with_mapping({"track": {"Order Completed": [
         {"workflow": "order-confirmation", "payloadMode": "replace",
@@ -620,8 +613,13 @@ def _readme_mapping_examples() -> list[dict]:
 
 
 def test_the_readme_mapping_examples_are_valid_and_do_what_the_readme_says():
-    simple, full = _readme_mapping_examples()
+    simple, full, cart = _readme_mapping_examples()
     parse(simple)
+    cart_plan = mapping.plan(events.parse({"type": "track", "userId": "u1", "messageId": "m-9", "event": "Order Completed",
+                                           "properties": {"cart_id": "c-1"}}, 0), parse(cart))
+    assert [(operation.action, operation.workflow) for operation in cart_plan.operations] == [
+        ("trigger", "order-confirmation"), ("cancel-trigger", "cart-reminder")]
+    assert cart_plan.operations[1].path == "/v1/events/trigger/" + mapping.keyed_transaction_id("cart-reminder", "c-1")
     order = {"type": "track", "userId": "u1", "messageId": "m-1", "event": "Order Completed",
              "properties": {"order_id": "o-1", "total": 1000, "teamId": "team-7", "sellerId": "s-3",
                             "products": [{"name": "Lamp"}], "total billed": 1010},

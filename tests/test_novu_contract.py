@@ -42,6 +42,7 @@ UPSERT_TOPIC = "POST /v2/topics"
 SUBSCRIBE_TOPIC = "POST /v2/topics/{topicKey}/subscriptions"
 UNSUBSCRIBE_TOPIC = "DELETE /v2/topics/{topicKey}/subscriptions"
 LIST_WORKFLOWS = "GET /v2/workflows"
+CANCEL_TRIGGER = "DELETE /v1/events/trigger/{transactionId}"
 
 # What the bridge must be seen calling: if one of these drops out of the run, the contract test is
 # no longer checking it, and says so.
@@ -53,10 +54,12 @@ FEATURES = {
     ("segment_novu.operations", "SUBSCRIBE_TO_TOPIC"): (SUBSCRIBE_TOPIC,),
     ("segment_novu.operations", "SET_DEVICE_CREDENTIALS"): (PUT_CREDENTIALS, PATCH_CREDENTIALS),
     ("segment_novu.workflows", "WORKFLOWS_PATH"): (LIST_WORKFLOWS,),
+    ("segment_novu.operations", "CANCEL_TRIGGER"): (CANCEL_TRIGGER,),
+    ("segment_novu.operations", "UNSUBSCRIBE_FROM_TOPIC"): (UNSUBSCRIBE_TOPIC,),
 }
 DOCUMENTED = (
     TRIGGER, BULK, UPSERT_SUBSCRIBER, PATCH_SUBSCRIBER, DELETE_SUBSCRIBER, PUT_CREDENTIALS, PATCH_CREDENTIALS,
-    UPSERT_TOPIC, SUBSCRIBE_TOPIC, UNSUBSCRIBE_TOPIC, LIST_WORKFLOWS,
+    UPSERT_TOPIC, SUBSCRIBE_TOPIC, UNSUBSCRIBE_TOPIC, LIST_WORKFLOWS, CANCEL_TRIGGER,
 )
 
 
@@ -145,14 +148,40 @@ def _groups() -> list[dict]:
     ]
 
 
+def _cart_and_audience_events() -> list[dict]:
+    """A cart reminder with actor, tenant, context and overrides, called off by the order; an Engage
+    audience entered (identify trait, track) and exited."""
+    user = "contract-cart-user"
+    return [
+        {"type": "track", "messageId": "contract-cart-1", "userId": user, "event": "Cart Abandoned",
+         "properties": {"cart_id": "cart-7", "seller_id": "contract-seller", "org_id": "org-acme"}},
+        {"type": "track", "messageId": "contract-cart-2", "userId": user, "event": "Checkout Completed",
+         "properties": {"cart_id": "cart-7"}},
+        {"type": "identify", "messageId": "contract-audience-1", "userId": user, "traits": {"vip_users": True}},
+        {"type": "track", "messageId": "contract-audience-2", "userId": user, "event": "Audience Exited",
+         "properties": {"audience_key": "vip_users"}},
+        {"type": "track", "messageId": "contract-audience-3", "userId": "contract-user-5", "event": "Audience Entered",
+         "properties": {"audience_key": "vip_users"}},
+    ]
+
+
 def _mapping_file(directory: Path) -> Path:
-    """Fan-out of one event to two workflows, device tokens as FCM push credentials; everything else
-    by the default rule (group events become topics without any mapping)."""
+    """Fan-out of one event to two workflows, device tokens as FCM push credentials, a cancellable cart
+    reminder with every optional trigger field, an audience as a topic; everything else by the default
+    rule (group events become topics without any mapping)."""
     path = directory / "mapping.json"
     path.write_text(json.dumps({
         "defaultRule": True,
-        "track": {"Order Completed": ["order-confirmation", "receipt-email"]},
+        "track": {
+            "Order Completed": ["order-confirmation", "receipt-email"],
+            "Cart Abandoned": {"workflow": "cart-reminder", "transactionKey": "properties.cart_id",
+                               "actor": "properties.seller_id", "tenant": "properties.org_id",
+                               "context": {"org": "properties.org_id"},
+                               "overrides": {"providers": {"fcm": {"data": {"kind": "cart"}}}}},
+            "Checkout Completed": {"cancel": "cart-reminder", "transactionKey": "properties.cart_id"},
+        },
         "devices": {"providerId": "fcm"},
+        "audiences": {"vip_users": {"topic": {"value": "vip-users"}}},
     }))
     return path
 
@@ -179,6 +208,7 @@ def bridge_run(tmp_path_factory):
         answers["deletes"] = served.post(_deletes())
         answers["quirks"] = served.post(_quirky_events())
         answers["groups"] = served.post(_groups())
+        answers["cart and audiences"] = served.post(_cart_and_audience_events())
         for name, answer in answers.items():
             assert answer.status_code == 200, f"{name}: {answer.status_code} {answer.text[:500]}"
             # Every event done or knowingly skipped: none refused or left for a retry (which would
@@ -395,6 +425,7 @@ EXAMPLES = {
     SUBSCRIBE_TOPIC: make_request("POST", "/v2/topics/initech/subscriptions", {"subscriptions": ["user-1"]}),
     UNSUBSCRIBE_TOPIC: make_request("DELETE", "/v2/topics/initech/subscriptions", {"subscriptions": ["user-1"]}),
     LIST_WORKFLOWS: make_request("GET", "/v2/workflows?limit=100&offset=0"),
+    CANCEL_TRIGGER: make_request("DELETE", "/v1/events/trigger/sgmt-abc123"),
 }
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 OPERATIONS = {
     "/v1/events/trigger": ("post",),
     "/v1/events/trigger/bulk": ("post",),
+    "/v1/events/trigger/{transactionId}": ("delete",),
     "/v2/subscribers": ("post",),
     "/v2/subscribers/{subscriberId}": ("patch", "delete"),
     "/v1/subscribers/{subscriberId}/credentials": ("put", "patch"),
