@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import math
 import os
-from urllib.parse import urlsplit
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
+from urllib.parse import urlsplit
 
 from segment_novu import rate_limits
 
@@ -135,11 +135,11 @@ def _redis_url(env: Mapping[str, str]) -> str | None:
     shown = repr(url) if "@" not in url else "the value given (not shown: it holds a password)"
     parts = urlsplit(url)
     try:
-        well_formed = parts.port is None or parts.port >= 0  # reading .port raises when it is not a number
+        parts.port  # noqa: B018 (reading it raises when the port is not a number)
+        where = parts.path if parts.scheme == "unix" else parts.hostname
+        well_formed = parts.scheme in REDIS_SCHEMES and bool(where)
     except ValueError:
         well_formed = False
-    where = parts.path if parts.scheme == "unix" else parts.hostname
-    well_formed = well_formed and parts.scheme in REDIS_SCHEMES and bool(where)
     if not well_formed:
         hint = f" (write redis://{url})" if "://" not in url and "@" not in url else ""
         raise ConfigError(

@@ -110,7 +110,6 @@ class SecretSource:
         self._retry_at = 0.0
         self._attempt_started = self._attempt_ended = float("-inf")
         self._last_error = ""
-        self._last_error_is_operators = False
         if not self.is_managed:
             self._cached = (configured, float("inf"))
         else:
@@ -161,7 +160,6 @@ class SecretSource:
                 value = self._access(timeout)
             except Exception as exc:
                 self._last_error = type(exc).__name__
-                self._last_error_is_operators = self._last_error in _OPERATOR_ERRORS
                 self._retry_at = time.monotonic() + FAILURE_BACKOFF_SECONDS
                 if self._cached is not None:
                     message, severity = "secret read failed; serving cached value", logs.warning
@@ -181,7 +179,7 @@ class SecretSource:
     def _outcome(self, reason: str | None = None) -> str:
         """The cached value, even past its TTL; without one, SecretUnavailable."""
         cached = self._cached
-        if cached is None and reason is None and self._last_error_is_operators:
+        if cached is None and reason is None and self._last_error in _OPERATOR_ERRORS:
             raise SecretMisconfigured(
                 f"{self.variable} names secret {self.name}, which {_OPERATOR_ERRORS[self._last_error]}"
             )
