@@ -30,7 +30,7 @@ Options (environment variable in brackets):
   --novu-api-url URL       Novu API base URL [DEPLOY_NOVU_API_URL]
                            (default: https://api.novu.co; EU: https://eu.api.novu.co)
   --min-instances N        instances kept warm [DEPLOY_MIN_INSTANCES] (default: 0)
-  --max-instances N        most instances at once [DEPLOY_MAX_INSTANCES] (default: 10; see README)
+  --max-instances N        most instances at once [DEPLOY_MAX_INSTANCES] (default: 10; see docs/deploy.md)
   --env KEY=VALUE          extra environment variable for the function (repeatable)
   --dry-run                print the gcloud commands, run only read-only ones [DEPLOY_DRY_RUN=1]
   -h, --help               show this help
@@ -129,16 +129,29 @@ change() {
 }
 
 # Runs a read-only "describe": true if the resource exists, false if gcloud says NOT_FOUND.
-# Any other failure (no credentials, no permission) stops the script, except in a dry run.
+# Any other failure (no permission, say) stops the script; a dry run says so in one line and goes on.
+# A dry run without a usable gcloud checks nothing and plans as if nothing existed yet.
 exists() {
   local err
   show gcloud "$@"
+  if ((!gcloud_usable)); then
+    echo "  (not checked: $gcloud_problem; the plan assumes it does not exist)" >&2
+    return 1
+  fi
   err=$(gcloud "$@" 2>&1 >/dev/null) && return 0
   [[ $err != *NOT_FOUND* ]] || return 1
-  printf '%s\n' "$err" >&2
-  ((dry_run)) || die "gcloud $1 $2 failed; fix the error above and run again"
-  echo "(dry run: assuming it does not exist)" >&2
+  ((dry_run)) || { printf '%s\n' "$err" >&2; die "gcloud $1 $2 failed; fix the error above and run again"; }
+  echo "  (not checked: gcloud failed: $(first_error_line "$err"); the plan assumes it does not exist)" >&2
   return 1
+}
+
+# The line of a gcloud error worth showing: its first "ERROR:" line, else its first line.
+first_error_line() {
+  local line
+  while IFS= read -r line; do
+    if [[ $line == ERROR:* ]]; then printf '%s' "${line#ERROR: }"; return; fi
+  done <<<"$1"
+  printf '%s' "${1%%$'\n'*}"
 }
 
 [[ $min_instances =~ ^[0-9]+$ ]] || usage_error "--min-instances must be a whole number"
@@ -159,10 +172,27 @@ for pair in ${extra_env[@]+"${extra_env[@]}"}; do
 done
 
 cd "$(dirname "${BASH_SOURCE[0]}")"
-command -v gcloud >/dev/null || die "gcloud not found: install the Google Cloud CLI"
+# Can gcloud answer for this account? A real deploy needs it; a dry run shows the plan either way.
+gcloud_usable=1 gcloud_problem=
+if ! command -v gcloud >/dev/null; then
+  gcloud_usable=0 gcloud_problem="gcloud is not installed"
+  ((dry_run)) || die "gcloud not found: install the Google Cloud CLI (https://cloud.google.com/sdk/docs/install)"
+elif [[ -z $(gcloud auth list --filter=status:ACTIVE --format='value(account)' 2>/dev/null) ]]; then
+  gcloud_usable=0 gcloud_problem="gcloud is not logged in"
+  ((dry_run)) || die "gcloud is not logged in: run 'gcloud auth login' (or activate a service account) and run again"
+fi
+if ((!gcloud_usable)); then
+  echo "Dry run: $gcloud_problem, so nothing in Google Cloud is checked; this is the whole plan." >&2
+fi
 if [[ -z $project ]]; then
-  project=$(query config get-value project) || true
-  [[ -n $project ]] || die "no project: pass --project or run 'gcloud config set project P'"
+  if command -v gcloud >/dev/null; then  # gcloud's own settings: read even when not logged in
+    project=$(query config get-value project 2>/dev/null) || true
+  fi
+  if [[ -z $project ]]; then
+    ((dry_run)) || die "no project: pass --project or run 'gcloud config set project P'"
+    project=PROJECT
+    echo "Dry run: no project given (--project); the plan shows PROJECT." >&2
+  fi
 fi
 service_account=${service_account:-$DEFAULT_ACCOUNT_ID@$project.iam.gserviceaccount.com}
 

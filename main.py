@@ -14,7 +14,7 @@ import functions_framework
 from segment_novu import codec, logs
 from segment_novu.bridge import Bridge, Request
 from segment_novu.config import ConfigError
-from segment_novu.rules import MappingError
+from segment_novu.mapping.rules import MappingError
 
 _bridge = None
 _bridge_lock = threading.Lock()

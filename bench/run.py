@@ -332,7 +332,7 @@ class Served:
             except (ConnectionRefusedError, ConnectionResetError, http.client.RemoteDisconnected):
                 time.sleep(0.005)
                 continue
-            except (socket.timeout, TimeoutError):
+            except TimeoutError:
                 break
             if status == 200:
                 return time.monotonic() - self.started
@@ -582,7 +582,7 @@ def machine() -> dict:
             versions[package] = "?"
     return {
         "git": git_state(),
-        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "nproc": os.cpu_count(),
         "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         "cpu": model,
@@ -922,7 +922,7 @@ def batch_phase(report: Report, servers: dict[str, Served], novu: Novu, tags: Ta
                 try:
                     status, answer = request(server.port, "POST", "/", body, timeout=timeout)
                     seconds, timed_out = time.perf_counter() - began, False
-                except (socket.timeout, TimeoutError):
+                except TimeoutError:
                     status, answer, seconds, timed_out = None, b"", None, True
                 if timed_out:
                     # Its worker is still sending: read its memory, then replace it so nothing lingers.
@@ -1069,7 +1069,7 @@ def drive_batches(port: int, tag: str, batch_size: int, stop_at: float, counters
 
 def reservation_latency(redis_url: str, count: int = 2000) -> tuple[float, float]:
     """p50 and p99 of one shared-bucket reservation (the Lua script's Redis round trip), in ms."""
-    from segment_novu.rate_limits import SharedBucket
+    from segment_novu.delivery.rate_limits import SharedBucket
 
     bucket = SharedBucket(redis_url, "bench-latency", 1e9, timeout_seconds=1.0)
     bucket.reserve(1, 0)
@@ -1081,7 +1081,7 @@ def reservation_latency(redis_url: str, count: int = 2000) -> tuple[float, float
     return percentile(times, 0.5) * 1000, percentile(times, 0.99) * 1000
 
 
-def scale_out_phase(report: "Report", processes: Processes, novu: Novu, tags: Tags) -> None:
+def scale_out_phase(report: Report, processes: Processes, novu: Novu, tags: Tags) -> None:
     import redis
 
     from tests.redis_server import RedisServer
@@ -1159,7 +1159,7 @@ def main(argv=None) -> int:
         print(f"Novu stand-in: {novu.url} (own process)", flush=True)
         servers = {name: Served(name, processes, novu, o.threads)
                    for name in (SINGLE_SERVERS if "single" not in o.skip else SERVERS)}
-        for name, server in servers.items():
+        for server in servers.values():
             server.start()
         for name, server in servers.items():
             seconds = server.wait_first_200(one_event_body(tags, f"ready-{name}"))

@@ -59,7 +59,7 @@ class RunningSandbox:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
 
-    def __enter__(self) -> "RunningSandbox":
+    def __enter__(self) -> RunningSandbox:
         return self
 
     def __exit__(self, *exc) -> None:

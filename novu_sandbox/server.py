@@ -78,7 +78,8 @@ async def rest_authentication(request: web.Request, handler):
         return await handler(request)
     sandbox = request.app[SANDBOX_KEY]
     authorization = request.headers.get("Authorization", "")
-    if not authorization.startswith(API_KEY_PREFIX) or authorization[len(API_KEY_PREFIX):].strip() != sandbox.secret_key:
+    given = authorization[len(API_KEY_PREFIX):].strip()
+    if not authorization.startswith(API_KEY_PREFIX) or given != sandbox.secret_key:
         return _answer(*error(401, "API Key not found", "Unauthorized", request.path))
     try:
         return await handler(request)

@@ -14,9 +14,9 @@ import hmac as hmac_module
 import itertools
 import json
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Callable
+from datetime import UTC, datetime
 
 from novu_sandbox.workflows import SEVERITIES, Workflow, render_in_app
 
@@ -31,7 +31,7 @@ INVALID_HMAC = "Please provide a valid HMAC hash"
 
 
 def now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def error(status: int, message, error_name: str, path: str = "/", **extra) -> tuple[int, dict]:
@@ -532,7 +532,8 @@ def matches(message: Message, query: dict) -> bool:
         if isinstance(wanted, bool) and wanted != (value is not None):
             return False
     severity = query.get("severity")
-    if severity not in (None, [], "") and message.severity not in (severity if isinstance(severity, list) else [severity]):
+    severities = severity if isinstance(severity, list) else [severity]
+    if severity not in (None, [], "") and message.severity not in severities:
         return False
     tags = query.get("tags")
     if tags and not set(_flatten(tags)) & set(message.tags):

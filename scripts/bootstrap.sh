@@ -27,6 +27,15 @@ bootstrap_venv() {
   fi
 }
 
+# The project installed in place (pip install -e .), so the segment-novu command runs from any folder.
+bootstrap_project() {
+  local stamp="$VENV/.installed-project"
+  if [ ! -x "$VENV/bin/segment-novu" ] || [ ! -f "$stamp" ] || [ "$PROJECT_ROOT/pyproject.toml" -nt "$stamp" ]; then
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps -e "$PROJECT_ROOT"
+    touch "$stamp"
+  fi
+}
+
 # examples/inbox/dist/novu-inbox.js: Novu's Inbox (@novu/js, pinned by package-lock.json) bundled by
 # esbuild. Needs Node.js and npm; output goes to stderr, so a script's stdout stays its own.
 bootstrap_inbox_bundle() {

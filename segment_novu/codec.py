@@ -1,10 +1,9 @@
 """JSON for the hot path: orjson where it gives the standard library's result, the standard library
 where it would not.
 
-Every request parses Segment's body and encodes a Novu body, an answer and a log line; orjson does
-that in a third of the standard library's time or less (about 25 µs less per single event). It differs from
-the standard library in a few places, and each is routed back to it here, so callers see the standard
-library's results:
+Invariant: callers see exactly the standard library's results (values, errors, output bytes), whichever
+library did the work. orjson differs from the standard library in a few places, and each is routed back
+to it here (what orjson saves on each request: bench/ANALYSIS.md):
 
 - it reads an integer outside 64 bits as a float, losing digits: a body with a run of 19 or more
   digits anywhere (a long id in a string too) is parsed by the standard library instead;
@@ -21,8 +20,7 @@ import json
 
 import orjson
 
-# Every digit as "0", every other byte as " ": a long run of digits is then a plain substring search,
-# ten times faster than a regex.
+# Every digit as "0", every other byte as " ": a run of 19 digits is then a plain substring search.
 _DIGITS_AS_ZEROS = bytes(ord("0") if ord("0") <= byte <= ord("9") else ord(" ") for byte in range(256))
 _LONG_RUN = b"0" * 19
 _PASSTHROUGH = orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_SUBCLASS

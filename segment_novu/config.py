@@ -1,18 +1,18 @@
 """Every environment variable the bridge reads, parsed and validated once into frozen settings.
 
-The README's configuration table documents each of these; keep the two in step.
+docs/configuration.md documents each of these; keep the two in step.
 """
 
 from __future__ import annotations
 
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 from urllib.parse import urlsplit
 
-from segment_novu import rate_limits
+from segment_novu.delivery import rate_limits
 
 DEFAULT_NOVU_API_URL = "https://api.novu.co"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -20,14 +20,18 @@ DEFAULT_MAPPING_FILE = PROJECT_ROOT / "mapping.json"
 DEPTH_CEILING = 100
 
 
-# Every environment variable ``load`` reads; each has one row in the README's configuration table.
+# LOG_EVENTS: a line per event, or only for events not delivered (a big batch's lines are billed).
+LOG_EVENTS_CHOICES = ("all", "undelivered")
+
+# Every environment variable ``load`` reads; each has one row in docs/configuration.md's table.
 VARIABLES = (
     "NOVU_API_URL", "NOVU_API_KEY", "SEGMENT_SHARED_SECRET", "SEGMENT_SHARED_SECRET_PREVIOUS",
-    "SEGMENT_AUTH_TOKEN", "ACCEPT_FIRST_ELEMENT_SIGNATURE", "MAPPING_FILE", "DRY_RUN", "ANONYMOUS_EVENTS", "DEADLINE_SECONDS",
-    "NOVU_TIMEOUT_SECONDS", "MAX_CONCURRENCY", "NOVU_PLAN", "NOVU_TRIGGER_RATE_PER_SECOND", "NOVU_CONFIG_RATE_PER_SECOND", "MAX_BODY_BYTES",
+    "SEGMENT_AUTH_TOKEN", "ACCEPT_FIRST_ELEMENT_SIGNATURE", "MAPPING_FILE", "DRY_RUN", "ANONYMOUS_EVENTS",
+    "DEADLINE_SECONDS", "NOVU_TIMEOUT_SECONDS", "MAX_CONCURRENCY", "NOVU_PLAN", "NOVU_TRIGGER_RATE_PER_SECOND",
+    "NOVU_CONFIG_RATE_PER_SECOND", "MAX_BODY_BYTES",
     "MAX_JSON_DEPTH", "SECRET_TTL_SECONDS", "SECRET_MANAGER_EMULATOR_HOST", "REDIS_URL", "LEDGER_MAX_ENTRIES",
     "LEDGER_TTL_SECONDS", "LEDGER_TIMEOUT_SECONDS", "WORKFLOW_DISCOVERY", "WORKFLOW_CACHE_SECONDS",
-    "GOOGLE_CLOUD_PROJECT", "LOG_LEVEL",
+    "GOOGLE_CLOUD_PROJECT", "LOG_LEVEL", "LOG_EVENTS",
 )
 
 
@@ -62,6 +66,7 @@ class Settings:
     workflow_cache_seconds: float = 60.0
     google_cloud_project: str | None = None
     log_level: str = "INFO"
+    log_events: str = "all"
 
 
 # A credential that is set but blank would turn its check off: it is refused, never read as "unset".
@@ -148,6 +153,14 @@ def _redis_url(env: Mapping[str, str]) -> str | None:
     return url
 
 
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    """One of ``choices`` (the first when unset), case-insensitive."""
+    value = (_text(env, name) or choices[0]).lower()
+    if value not in choices:
+        raise ConfigError(f"{name} must be {' or '.join(choices)}, not {value!r}")
+    return value
+
+
 def load(env: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
     secrets = tuple(
@@ -155,9 +168,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         for value in (_credential(env, "SEGMENT_SHARED_SECRET"), _credential(env, "SEGMENT_SHARED_SECRET_PREVIOUS"))
         if value
     )
-    anonymous = (_text(env, "ANONYMOUS_EVENTS") or "skip").lower()
-    if anonymous not in ("skip", "anonymous-id"):
-        raise ConfigError(f"ANONYMOUS_EVENTS must be skip or anonymous-id, not {anonymous!r}")
+    anonymous = _choice(env, "ANONYMOUS_EVENTS", ("skip", "anonymous-id"))
     plan = (_text(env, "NOVU_PLAN") or "").lower()
     if plan and plan not in rate_limits.PLANS:
         raise ConfigError(f"NOVU_PLAN must be one of {', '.join(rate_limits.PLANS)}, not {plan!r}")
@@ -195,4 +206,5 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         ),
         google_cloud_project=_text(env, "GOOGLE_CLOUD_PROJECT"),
         log_level=(_text(env, "LOG_LEVEL") or "INFO").upper(),
+        log_events=_choice(env, "LOG_EVENTS", LOG_EVENTS_CHOICES),
     )

@@ -16,8 +16,8 @@ import contextvars
 import re
 import threading
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Sequence
 
 from segment_novu import logs
 
@@ -112,7 +112,7 @@ class SecretSource:
         self._last_error = ""
         if not self.is_managed:
             self._cached = (configured, float("inf"))
-        else:
+        elif match is not None:
             self.name = configured if match.group(1) else f"{configured}/versions/latest"
 
     def needs_read(self) -> bool:
@@ -131,8 +131,9 @@ class SecretSource:
         """Re-read now (the key was rejected, so it was probably rotated).
 
         Returns the cached value if the read fails, or within the back-off after a failed read."""
-        if not self.is_managed:
-            return self._cached[0]
+        cached = self._cached
+        if not self.is_managed and cached is not None:
+            return cached[0]
         return self._read(time.monotonic(), deadline, forced=True)
 
     def _read(self, arrived: float, deadline: float | None, *, forced: bool) -> str:

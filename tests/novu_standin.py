@@ -14,9 +14,9 @@ import math
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable
 from urllib.parse import unquote
 
 
@@ -154,7 +154,7 @@ class NovuStandIn:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
-    def start(self) -> "NovuStandIn":
+    def start(self) -> NovuStandIn:
         self._thread.start()
         return self
 

@@ -26,7 +26,7 @@ class PrivateCA:
     the certificate for 127.0.0.1 that the CA signed."""
 
     def __init__(self, directory: Path, name: str = "Example Corp Private CA"):
-        now = datetime.datetime.now(datetime.timezone.utc)
+        now = datetime.datetime.now(datetime.UTC)
         valid = (now - datetime.timedelta(minutes=5), now + datetime.timedelta(days=1))
         ca_key = ec.generate_private_key(ec.SECP256R1())
         ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from segment_novu import mapping, rules
-from segment_novu.rules import MappingError
+from segment_novu.mapping import planner, rules
+from segment_novu.mapping.rules import MappingError
 from tests.novu_contract import validate_request
 
 TRIGGER = "/v1/events/trigger"
@@ -21,7 +21,7 @@ CART_MAPPING = {
     },
 }
 CART_ID = "cart-7"
-CART_TRANSACTION = mapping.keyed_transaction_id("cart-reminder", CART_ID)
+CART_TRANSACTION = planner.keyed_transaction_id("cart-reminder", CART_ID)
 
 
 def abandoned(message_id: str = "c-1", cart: str = CART_ID) -> dict:
@@ -112,7 +112,7 @@ def test_a_cancel_with_nothing_to_cancel_is_done(with_mapping, novu):
 
     assert response.status_code == 200
     assert response.json()["events"][0]["outcome"] == "delivered"
-    assert novu.cancelled == [mapping.keyed_transaction_id("cart-reminder", "cart-never-abandoned")]
+    assert novu.cancelled == [planner.keyed_transaction_id("cart-reminder", "cart-never-abandoned")]
 
 
 def test_a_cancel_that_arrives_before_its_trigger_still_wins(with_mapping, novu):
@@ -242,7 +242,7 @@ def test_an_ignored_audience_is_skipped_and_an_unmapped_one_is_an_ordinary_event
         ({"track": {"A": {"cancel": "cart-reminder"}}},
          'mapping.json: track."A": a cancel needs the transactionKey its trigger was given'),
         ({"track": {"A": [{"cancel": "cart-reminder", "transactionKey": "properties.x", "workflow": "w"}]}},
-         "mapping.json: track.\"A\"[0]: unknown key 'workflow' (allowed: cancel, transactionKey, when)"),
+         "mapping.json: track.\"A\"[0]: unknown key 'workflow'; allowed here: cancel, transactionKey, when"),
         ({"track": {"A": {"workflow": "w", "overrides": "fcm"}}},
          'mapping.json: track."A".overrides: expected an object of provider → settings, passed to Novu as it is'),
         ({"track": {"A": {"workflow": "w", "context": {"org": {"value": {"id": 1}}}}}},
@@ -250,7 +250,7 @@ def test_an_ignored_audience_is_skipped_and_an_unmapped_one_is_an_ordinary_event
         ({"audiences": {"vip": {"topic": "properties.x", "ignore": True}}},
          'mapping.json: audiences."vip": needs exactly one of topic or ignore'),
         ({"audiences": {"vip": {"topics": "x"}}},
-         "mapping.json: audiences.\"vip\": unknown key 'topics' (allowed: topic, ignore)"),
+         "mapping.json: audiences.\"vip\": unknown key 'topics' (did you mean 'topic'?); allowed here: topic, ignore"),
         ({"audiences": ["vip"]},
          'mapping.json: audiences: expected an object of audience key → {"topic": …} or {"ignore": true}'),
     ],

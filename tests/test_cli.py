@@ -13,7 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from segment_novu import cli, events, mapping
+from segment_novu.mapping import planner
+from segment_novu.receive import events
+from segment_novu.tools import cli
+from segment_novu.tools.replay import read_events
 from tests.novu_standin import Scripted, error_body
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -216,6 +219,34 @@ def test_check_in_process(mapping_file, capsys):
     assert "  other track events → skipped (the default rule is off)" in capsys.readouterr().out.splitlines()
 
 
+def test_check_of_an_unreadable_mapping_file_exits_2(tmp_path):
+    missing = tmp_path / "absent.json"
+
+    result = run("check", "--mapping", str(missing))
+
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"  unreadable: MAPPING_FILE {missing}: cannot be read (No such file or directory)" in result.stdout
+
+
+def test_check_of_a_mapping_file_that_is_a_folder_exits_2(tmp_path):
+    result = run("check", "--mapping", str(tmp_path))
+
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "  unreadable: MAPPING_FILE" in result.stdout
+
+
+def test_the_installed_command_works_from_any_folder(tmp_path, mapping_file):
+    command = Path(sys.executable).parent / "segment-novu"
+    assert command.exists(), "install the project (pip install -e .), as scripts/test does"
+    path = mapping_file({"track": {"Order Completed": "receipt"}})
+
+    result = subprocess.run([str(command), "check", "--mapping", path], cwd=tmp_path, capture_output=True,
+                            text=True, env={"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path)}, timeout=60)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert '  track "Order Completed" → receipt' in result.stdout.splitlines()
+
+
 @pytest.mark.parametrize("arguments", [[], ["verify"], ["check", "--mapings", "x"], ["replay"],
                                        ["replay", "x.jsonl", "--chunk-size", "0"],
                                        ["replay", "x.jsonl", "--retries", "-1"]])
@@ -223,7 +254,7 @@ def test_usage_errors_exit_2(arguments):
     result = run(*arguments)
 
     assert result.returncode == 2
-    assert result.stderr.startswith("usage: python -m segment_novu")
+    assert result.stderr.startswith("usage: segment-novu")
 
 
 # -- replay ---------------------------------------------------------------------------------------------
@@ -240,9 +271,9 @@ def test_replay_of_json_lines_sends_the_same_requests_as_the_function(tmp_path, 
     received = [(call.method, call.path, call.body) for call in novu.calls()]
     upsert = ("POST", "/v2/subscribers", {"subscriberId": "u1", "email": "ann@example.com"})
     triggers = {body["to"]["subscriberId"]: body for method, path, body in received if path == TRIGGER}
-    assert triggers["u1"]["transactionId"] == mapping.transaction_id(events.parse(track(1, user="u1"), 0),
+    assert triggers["u1"]["transactionId"] == planner.transaction_id(events.parse(track(1, user="u1"), 0),
                                                                       "order-completed")
-    assert triggers["u2"]["transactionId"] == mapping.transaction_id(events.parse(track(2), 0), "order-completed")
+    assert triggers["u2"]["transactionId"] == planner.transaction_id(events.parse(track(2), 0), "order-completed")
     assert len(received) == 3
     u1_trigger = next(call for call in received if call[1] == TRIGGER and call[2]["to"]["subscriberId"] == "u1")
     assert received.index(upsert) < received.index(u1_trigger)  # Segment's order, per subscriber
@@ -264,6 +295,90 @@ def test_replay_of_a_json_array(tmp_path, novu, novu_env):
     assert result.returncode == 0, result.stdout + result.stderr
     assert len(novu.calls("POST", TRIGGER)) == 3
     assert table_rows(result.stdout)["total (events)"] == [3, 0, 0, 0, 0]
+
+
+EXAMPLES = PROJECT_ROOT / "examples"
+
+
+@pytest.mark.parametrize(
+    "name, calls",
+    [
+        ("track.json", [("POST", TRIGGER)]),  # one event, pretty-printed
+        ("tracking-api-batch.json", [("POST", "/v2/subscribers"), ("POST", TRIGGER)] * 2),  # {"batch": [...]}
+        ("batch.json", [("POST", "/v2/subscribers"), ("POST", TRIGGER), ("POST", TRIGGER)]),  # a bare array
+    ],
+)
+def test_replay_reads_the_examples_as_they_are(novu, novu_env, name, calls):
+    result = run("replay", str(EXAMPLES / name), env={**novu_env, "WORKFLOW_DISCOVERY": "false"})
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert table_rows(result.stdout)["total (events)"] == [len(calls), 0, 0, 0, 0]
+    assert sorted((call.method, call.path) for call in novu.calls()) == sorted(calls)
+
+
+def test_replay_of_an_envelope_merges_its_context_into_each_event():
+    path = EXAMPLES / "tracking-api-batch.json"
+    envelope = json.loads(path.read_text())
+
+    total, items = read_events(path)
+
+    read = list(items)
+    assert total == len(read) == 4
+    assert [line for line, _ in read] == [3, 13, 23, 33]  # where each event's "{" stands in the file
+    assert [item["context"] for _, item in read] == [envelope["context"]] * 4
+    assert [item["userId"] for _, item in read] == [event["userId"] for event in envelope["batch"]]
+
+
+def test_replay_of_json_lines_takes_an_envelope_on_a_line(tmp_path, novu, novu_env):
+    envelope = {"batch": [track(1), track(2)], "context": {"locale": "en-GB"}}
+    path = export(tmp_path, [envelope, track(3)])
+
+    result = run("replay", path, env={**novu_env, "WORKFLOW_DISCOVERY": "false"})
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert table_rows(result.stdout)["total (events)"] == [3, 0, 0, 0, 0]
+    assert sorted(call.body["to"]["subscriberId"] for call in novu.calls("POST", TRIGGER)) == ["u1", "u2", "u3"]
+
+
+def test_replay_lists_every_event_not_delivered_with_the_line_it_starts_on(tmp_path, novu, novu_env):
+    alias = {"type": "alias", "userId": "u7", "previousId": "anon-7", "messageId": "a-7"}
+    nameless = {"type": "track", "messageId": "m-x", "event": "No One"}
+    path = tmp_path / "export.json"
+    path.write_text(json.dumps([track(1), alias, nameless, track(2)], indent=2))
+    lines = path.read_text().splitlines()
+    starts = [number for number, line in enumerate(lines, start=1) if line == "  {"]
+
+    result = run("replay", str(path), env={**novu_env, "WORKFLOW_DISCOVERY": "false"})
+
+    assert result.returncode == 1  # the rejected event; a skipped one alone would be 0
+    assert table_rows(result.stdout)["total (events)"] == [2, 0, 1, 1, 0]
+    listed = [line for line in result.stdout.splitlines() if line.startswith("line ")]
+    assert listed == [
+        f"line {starts[1]} (messageId a-7): skipped: alias events are not mapped: Novu cannot merge subscribers",
+        f"line {starts[2]} (messageId m-x): rejected: neither userId nor anonymousId",
+    ]
+
+
+def test_replay_numbers_json_lines_by_the_file_after_a_broken_line(tmp_path, novu, novu_env):
+    alias = {"type": "alias", "userId": "u7", "previousId": "anon-7", "messageId": "a-7"}
+    lines = ["{broken", "", track(1), alias, "[1, 2", track(2), {"type": "identify", "messageId": "i-9"}]
+
+    result = run("replay", export(tmp_path, lines), "--chunk-size", "2",
+                 env={**novu_env, "WORKFLOW_DISCOVERY": "false"})
+
+    assert result.returncode == 1
+    listed = [line.split(":", 2)[:2] for line in result.stdout.splitlines() if line.startswith("line ")]
+    assert listed == [["line 1", " rejected"], ["line 4 (messageId a-7)", " skipped"], ["line 5", " rejected"],
+                      ["line 7 (messageId i-9)", " rejected"]]
+
+
+def test_replay_of_a_skipped_event_alone_exits_0(tmp_path, novu, novu_env):
+    alias = {"type": "alias", "userId": "u7", "previousId": "anon-7", "messageId": "a-7"}
+
+    result = run("replay", export(tmp_path, [alias]), env=novu_env)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "line 1 (messageId a-7): skipped: alias events are not mapped" in result.stdout
 
 
 def test_replay_goes_in_chunks_and_uses_workflow_discovery(tmp_path, novu, novu_env):
@@ -349,9 +464,9 @@ def test_replay_stops_when_novu_refuses_the_key(tmp_path, novu, novu_env):
 def test_a_second_replay_of_the_same_export_costs_nothing_in_the_same_process(tmp_path, novu, novu_env, monkeypatch):
     """The ledger (here in memory) skips what Novu already took: a chunk resent after a failure, or
     the whole export run twice by one process."""
-    from segment_novu.bridge import Bridge
     from segment_novu import config
-    from segment_novu.replay import Replay, read_events
+    from segment_novu.bridge import Bridge
+    from segment_novu.tools.replay import Replay, read_events
 
     bridge = Bridge(config.load({**novu_env, "WORKFLOW_DISCOVERY": "false"}))
     path = Path(export(tmp_path, [track(index) for index in range(4)]))

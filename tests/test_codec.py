@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from segment_novu import codec, intake, logs
+from segment_novu import codec, logs
+from segment_novu.receive import intake
 
 SEGMENT_EXAMPLES = sorted((Path(__file__).parent / "data" / "segment").glob("*.json"))
 BEYOND_64_BITS = [123456789012345678901234567890, 18446744073709551616, -9223372036854775809]
@@ -61,7 +62,7 @@ def test_log_lines_stay_ascii_so_any_stdout_encoding_can_write_them(capsys):
 
 
 def test_answers_and_novu_bodies_are_utf8_as_before():
-    assert codec.dumps({"event": "Café"}, sort_keys=True) == '{"event":"Café"}'.encode("utf-8")
+    assert codec.dumps({"event": "Café"}, sort_keys=True) == '{"event":"Café"}'.encode()
 
 
 def test_non_string_keys_are_written_as_the_standard_library_writes_them():

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from segment_novu.signature import sign
+from segment_novu.receive.signature import sign
 
 DATA = Path(__file__).parent / "data" / "segment"
 TRIGGER = "/v1/events/trigger"

@@ -4,11 +4,12 @@ Novu calls and the status Segment gets (timings are the benchmark's business, no
 
 from __future__ import annotations
 
-import time
-
-from segment_novu.delivery import BULK_SIZE, split_triggers, stages
-from segment_novu.novu import MIN_CALL_SECONDS
-from segment_novu.operations import delete_subscriber, trigger, upsert_subscriber
+from segment_novu.delivery.courier import BULK_SIZE, split_triggers, stages
+from segment_novu.mapping.operations import (
+    delete_subscriber,
+    trigger,
+    upsert_subscriber,
+)
 from tests.factories import delete, identify, track, tracks
 from tests.novu_standin import Scripted, error_body
 

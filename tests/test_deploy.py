@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -17,7 +18,8 @@ PROJECT = "demo-project"
 SA = f"segment-novu@{PROJECT}.iam.gserviceaccount.com"
 NOVU_KEY = "nk-7f3a9c0e-ONLY-ON-STDIN"
 SEGMENT_SECRET = "seg-b41d2e88-ONLY-ON-STDIN"
-READ_ONLY = (("config", "get-value"), ("secrets", "describe"), ("iam", "service-accounts", "describe"))
+READ_ONLY = (("config", "get-value"), ("auth", "list"), ("secrets", "describe"),
+             ("iam", "service-accounts", "describe"))
 
 FAKE_GCLOUD = textwrap.dedent(
     """\
@@ -47,6 +49,8 @@ FAKE_GCLOUD = textwrap.dedent(
 
     if args[:3] == ["config", "get-value", "project"]:
         print(state.get("project", ""))
+    elif args[:2] == ["auth", "list"]:
+        print("" if state.get("logged_out") else "deployer@example.com")
     elif args[:2] == ["secrets", "describe"]:
         describe("secrets", args[2])
     elif args[:2] == ["secrets", "create"]:
@@ -283,6 +287,74 @@ def test_dry_run_changes_nothing_and_prints_commands(fake, args, env):
         assert any(expected in line for line in printed), expected
     assert NOVU_KEY not in result.stdout + result.stderr
     assert "Dry run" in result.stdout
+
+
+def path_without_gcloud(tmp_path: Path) -> str:
+    """A PATH holding only what deploy.sh runs besides gcloud (this machine may have a real gcloud)."""
+    folder = tmp_path / "no-gcloud"
+    folder.mkdir()
+    for tool in ("bash", "dirname", "sleep"):
+        (folder / tool).symlink_to(shutil.which(tool))
+    return str(folder)
+
+
+def test_dry_run_without_gcloud_shows_the_whole_plan(fake, tmp_path):
+    result = fake.run("--dry-run", env={"PATH": path_without_gcloud(tmp_path)})
+
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines()[:2] == [
+        "Dry run: gcloud is not installed, so nothing in Google Cloud is checked; this is the whole plan.",
+        "Dry run: no project given (--project); the plan shows PROJECT.",
+    ]
+    printed = [line for line in result.stderr.splitlines() if line.startswith("+ gcloud ")]
+    for expected in ("secrets create novu-api-key --replication-policy=automatic --project=PROJECT",
+                     "iam service-accounts create segment-novu", "secrets add-iam-policy-binding segment-shared-secret",
+                     "functions deploy segment-novu --gen2", "functions describe segment-novu"):
+        assert any(expected in line for line in printed), expected
+    assert "(not checked: gcloud is not installed; the plan assumes it does not exist)" in result.stderr
+    assert result.stdout == "Dry run: nothing was changed.\n"
+    assert fake.argvs() == []
+
+
+def test_dry_run_when_gcloud_is_not_logged_in_says_so_in_one_line(fake):
+    fake.set_state(secrets=[], accounts=[], logged_out=True)
+    result = fake.run("--dry-run", "--project", PROJECT)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines()[0] == (
+        "Dry run: gcloud is not logged in, so nothing in Google Cloud is checked; this is the whole plan.")
+    assert "ERROR" not in result.stderr
+    assert any(line.startswith("+ gcloud functions deploy segment-novu") for line in result.stderr.splitlines())
+    assert fake.argvs() == [["auth", "list", "--filter=status:ACTIVE", "--format=value(account)"]]
+    assert result.stdout == "Dry run: nothing was changed.\n"
+
+
+def test_a_deploy_when_gcloud_is_not_logged_in_stops_before_anything(fake):
+    fake.set_state(secrets=[], accounts=[], logged_out=True)
+    result = fake.run(stdin=f"{NOVU_KEY}\n{SEGMENT_SECRET}\n")
+
+    assert result.returncode == 1
+    assert result.stderr == ("deploy.sh: gcloud is not logged in: run 'gcloud auth login' (or activate a service "
+                             "account) and run again\n")
+    assert [argv for argv in fake.argvs() if not is_read_only(argv)] == []
+
+
+def test_a_deploy_without_gcloud_says_what_to_install(fake, tmp_path):
+    result = fake.run(stdin=f"{NOVU_KEY}\n{SEGMENT_SECRET}\n", env={"PATH": path_without_gcloud(tmp_path)})
+
+    assert result.returncode == 1
+    assert "deploy.sh: gcloud not found: install the Google Cloud CLI" in result.stderr
+
+
+def test_dry_run_shows_a_refused_check_in_one_line_and_goes_on(fake):
+    fake.set_state(secrets=[], accounts=[], deny=True)
+    result = fake.run("--dry-run")
+
+    assert result.returncode == 0, result.stderr
+    refused = [line for line in result.stderr.splitlines() if "PERMISSION_DENIED" in line]
+    assert refused == ["  (not checked: gcloud failed: PERMISSION_DENIED: caller lacks permission; the plan assumes "
+                       "it does not exist)"] * 3
+    assert result.stdout == "Dry run: nothing was changed.\n"
 
 
 def test_no_segment_secret(fake):

@@ -8,7 +8,8 @@ import json
 
 import pytest
 
-from segment_novu import events, mapping
+from segment_novu.mapping import planner
+from segment_novu.receive import events
 
 REDACTED = {"Authorization": "ApiKey [redacted]"}
 
@@ -50,7 +51,7 @@ def canonical(entries) -> list[str]:
 
 
 def transaction_id(event: dict, workflow: str) -> str:
-    return mapping.transaction_id(events.parse(event, 0), workflow)
+    return planner.transaction_id(events.parse(event, 0), workflow)
 
 
 def track(user_id: str, message_id: str) -> dict:

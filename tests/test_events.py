@@ -3,8 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from segment_novu import events, intake
-from segment_novu.events import InvalidEvent
+from segment_novu.receive import events, intake
+from segment_novu.receive.events import InvalidEvent
 
 EXAMPLES = sorted((Path(__file__).parent / "data" / "segment").glob("*.json"))
 TYPES = "identify, track, page, screen, group, alias, delete"

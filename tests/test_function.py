@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from segment_novu import events, mapping
-from segment_novu.signature import sign
+from segment_novu.mapping import planner
+from segment_novu.receive import events
+from segment_novu.receive.signature import sign
 from tests.novu_standin import Scripted, error_body
 
 DATA = Path(__file__).parent / "data" / "segment"
@@ -41,7 +42,7 @@ def raw_example(name: str) -> bytes:
 
 def transaction_id(event: dict, workflow: str) -> str:
     """The transactionId the bridge derives for (event as delivered, workflow)."""
-    return mapping.transaction_id(events.parse(event, 0), workflow)
+    return planner.transaction_id(events.parse(event, 0), workflow)
 
 
 def trigger_call(event: dict, workflow: str, to: dict, payload: dict):
@@ -450,7 +451,7 @@ def test_batch_with_one_invalid_event_delivers_the_others(serve_function, novu):
     assert response.status_code == 200, response.text[:500]
     reported = response.json()["events"]
     assert [entry["outcome"] for entry in reported] == ["delivered", "rejected", "delivered"]
-    assert reported[1] == {"index": 1, "messageId": "m2", "type": None, "outcome": "rejected",
+    assert reported[1] == {"index": 1, "messageId": "m2", "type": "track", "outcome": "rejected",
                            "reason": "track without event"}
     assert_received_exactly(novu, [
         trigger_call(good, "order-completed", {"subscriberId": "u1"}, {

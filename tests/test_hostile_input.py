@@ -48,7 +48,7 @@ def function(standin):
 # -- sending a case -------------------------------------------------------------------------------
 
 @dataclass
-class Answer:
+class Reply:
     status: int
     headers: dict
     body: bytes
@@ -58,14 +58,14 @@ class Answer:
         return json.loads(self.body)
 
 
-def _send_http(function, case: Case) -> Answer:
+def _send_http(function, case: Case) -> Reply:
     started = time.monotonic()
     response = requests.request(case.method, function.url + "/", data=case.body, headers=case.headers, timeout=60)
     seconds = time.monotonic() - started
-    return Answer(response.status_code, dict(response.headers), response.content, seconds)
+    return Reply(response.status_code, dict(response.headers), response.content, seconds)
 
 
-def _send_raw(function, case: Case) -> Answer:
+def _send_raw(function, case: Case) -> Reply:
     """Over a socket: a lying Content-Length, or a chunked body. The client then stops sending."""
     url = urlsplit(function.url)
     head = [f"{case.method} / HTTP/1.1", f"Host: {url.netloc}", "Connection: close"]
@@ -89,10 +89,10 @@ def _send_raw(function, case: Case) -> Answer:
     head_text, _, body = received.partition(b"\r\n\r\n")
     status_line, *header_lines = head_text.decode("latin-1").split("\r\n")
     headers = dict(line.split(": ", 1) for line in header_lines)
-    return Answer(int(status_line.split()[1]), headers, body, seconds)
+    return Reply(int(status_line.split()[1]), headers, body, seconds)
 
 
-def send(function, case: Case) -> Answer:
+def send(function, case: Case) -> Reply:
     if case.declared_length is not None or case.chunked:
         return _send_raw(function, case)
     return _send_http(function, case)

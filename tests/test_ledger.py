@@ -5,7 +5,12 @@ import time
 import pytest
 import redis
 
-from segment_novu.ledger import MemoryLedger, NullLedger, RedisLedger, build_ledger
+from segment_novu.delivery.ledger import (
+    MemoryLedger,
+    NullLedger,
+    RedisLedger,
+    build_ledger,
+)
 from tests.redis_server import RedisServer, _free_port
 
 PREFIX = "segment-novu:ack:"

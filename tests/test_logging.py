@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from segment_novu import logs
-from segment_novu.signature import sign
+from segment_novu.receive.signature import sign
 from tests.novu_standin import Scripted, error_body
 
 NOVU_KEY = "nk-SECRET-123"
@@ -150,6 +150,42 @@ def test_a_single_event_is_one_line_and_a_batch_one_per_event_plus_the_answer(se
     assert [entry.get("messageId") for entry in batch_lines] == ["batch-0", "batch-1", "batch-2", None]
     assert (batch_lines[-1]["status"], batch_lines[-1]["events"], batch_lines[-1]["shape"]) == (200, 3, "array")
     assert all("status" not in entry for entry in batch_lines[:3])
+
+
+def test_log_events_undelivered_keeps_only_the_lines_of_events_not_delivered(serve_function, novu, capfd):
+    """LOG_EVENTS=undelivered: a batch's delivered events write no line (a big batch's lines are billed);
+    a skipped or rejected event still does, and so does the request line, counting them all."""
+    function = serve_function(LOG_EVENTS="undelivered")
+    single = json.loads(TRACK)
+    batch = [{**single, "messageId": f"batch-{index}", "userId": f"u-{index}"} for index in range(3)]
+    batch.insert(1, {"type": "alias", "userId": "u-1", "previousId": "anon-1", "messageId": "alias-1"})
+    batch.append({"type": "track", "userId": "u-9", "messageId": "broken-1"})
+
+    assert function.post(batch).status_code == 200
+    lines = [entry for entry in log_lines(capfd) if "messageId" in entry or "status" in entry]
+    assert function.post(data=TRACK).status_code == 200
+    single_lines = [entry for entry in log_lines(capfd) if "messageId" in entry or "status" in entry]
+
+    assert [(entry["message"], entry.get("messageId")) for entry in lines] == [
+        ("event skipped", "alias-1"), ("event rejected", "broken-1"), ("request answered", None)]
+    assert (lines[-1]["status"], lines[-1]["events"]) == (200, 5)
+    assert len(novu.calls("POST", "/v1/events/trigger/bulk")) + len(novu.calls("POST", "/v1/events/trigger")) >= 1
+    [line] = single_lines  # a request of one event keeps its one line, delivered or not
+    assert (line["message"], line["messageId"], line["status"]) == ("event delivered", single["messageId"], 200)
+
+
+def test_a_rejected_event_keeps_the_type_it_declared_in_the_reply_and_its_log_line(serve_function, novu, capfd):
+    function = serve_function()
+    batch = [json.loads(TRACK), {"type": "trakc", "userId": "u-2", "messageId": "typo-1", "event": "X"}]
+
+    response = function.post(batch)
+
+    assert response.status_code == 200
+    assert response.json()["events"][1] == {
+        "index": 1, "messageId": "typo-1", "type": "trakc", "outcome": "rejected",
+        "reason": "unknown type 'trakc': expected one of identify, track, page, screen, group, alias, delete"}
+    [line] = [entry for entry in log_lines(capfd) if entry.get("messageId") == "typo-1"]
+    assert (line["severity"], line["type"], line["outcome"]) == ("ERROR", "trakc", "rejected")
 
 
 def test_a_refused_signature_is_logged_as_a_warning(serve_function, novu, capfd):

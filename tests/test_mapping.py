@@ -4,8 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from segment_novu import events, mapping, operations, rules
-from segment_novu.rules import Rules
+from segment_novu.mapping import operations, planner, rules
+from segment_novu.mapping.rules import Rules
+from segment_novu.receive import events
 
 EXAMPLES = Path(__file__).parent / "data" / "segment"
 DEFAULTS = Rules()
@@ -24,13 +25,13 @@ def track(**fields) -> events.Event:
     return event(**{"type": "track", "userId": "u1", "event": "Order Completed", **fields})
 
 
-def only_operation(plan: mapping.Plan) -> operations.Operation:
+def only_operation(plan: planner.Plan) -> operations.Operation:
     assert plan.skip_reason is None
     (operation,) = plan.operations
     return operation
 
 
-def skip_reason(plan: mapping.Plan) -> str:
+def skip_reason(plan: planner.Plan) -> str:
     assert plan.operations == ()
     return plan.skip_reason
 
@@ -79,13 +80,13 @@ def mapping_rules(track_rules: dict, default_rule: bool = True) -> Rules:
 )
 def test_identify_upserts_the_subscriber(name, subscriber):
     identify = example(name)
-    operation = only_operation(mapping.plan(identify, DEFAULTS))
+    operation = only_operation(planner.plan(identify, DEFAULTS))
     assert (operation.action, operation.method, operation.path) == ("upsert-subscriber", "POST", "/v2/subscribers")
     assert operation.body == subscriber
     assert operation.subscriber_id == "97980cfea0067"
     assert (operation.workflow, operation.is_trigger, operation.event_index) == (None, False, 0)
     assert re.fullmatch(r"upsert-subscriber:[0-9a-f]{40}", operation.key)
-    assert only_operation(mapping.plan(example(name), DEFAULTS)).key == operation.key
+    assert only_operation(planner.plan(example(name), DEFAULTS)).key == operation.key
 
 
 def test_identify_keeps_every_other_trait_in_data():
@@ -101,7 +102,7 @@ def test_identify_keeps_every_other_trait_in_data():
         "vip": True,
         "tags": ["math", "poetry"],
     }
-    operation = only_operation(mapping.plan(event(type="identify", userId="ada", traits=traits), DEFAULTS))
+    operation = only_operation(planner.plan(event(type="identify", userId="ada", traits=traits), DEFAULTS))
     assert operation.body == {
         "subscriberId": "ada",
         "email": "ada@example.com",
@@ -135,13 +136,13 @@ def test_identify_keeps_every_other_trait_in_data():
     ],
 )
 def test_subscriber_fields(traits, context, expected):
-    assert mapping.subscriber_fields(traits, context) == expected
+    assert planner.subscriber_fields(traits, context) == expected
 
 
 def test_identify_with_snake_case_names():
     traits = {"first_name": "Ada", "last_name": "Lovelace", "plan": "pro"}
     identify = event(type="identify", userId="ada", traits=traits)
-    assert only_operation(mapping.plan(identify, DEFAULTS)).body == {
+    assert only_operation(planner.plan(identify, DEFAULTS)).body == {
         "subscriberId": "ada",
         "firstName": "Ada",
         "lastName": "Lovelace",
@@ -151,7 +152,7 @@ def test_identify_with_snake_case_names():
 
 def test_identify_without_extra_traits_has_no_data():
     identify = event(type="identify", userId="ada", traits={"email": "ada@example.com"})
-    assert only_operation(mapping.plan(identify, DEFAULTS)).body == {"subscriberId": "ada", "email": "ada@example.com"}
+    assert only_operation(planner.plan(identify, DEFAULTS)).body == {"subscriberId": "ada", "email": "ada@example.com"}
 
 
 # track → trigger
@@ -159,7 +160,7 @@ def test_identify_without_extra_traits_has_no_data():
 
 def test_track_with_context_locale_and_timezone():
     report = example("track-report-submitted-common-fields")
-    operation = only_operation(mapping.plan(report, DEFAULTS))
+    operation = only_operation(planner.plan(report, DEFAULTS))
     assert (operation.action, operation.method, operation.path) == ("trigger", "POST", "/v1/events/trigger")
     assert (operation.workflow, operation.subscriber_id, operation.by_default_rule) == (
         "report-submitted", "97980cfea0067", True,
@@ -177,7 +178,7 @@ def test_track_with_context_locale_and_timezone():
                 "timestamp": "2015-12-10T04:08:31.905Z",
             }
         },
-        "transactionId": mapping.transaction_id(report, "report-submitted"),
+        "transactionId": planner.transaction_id(report, "report-submitted"),
     }
     assert TRANSACTION_ID.match(operation.body["transactionId"])
     assert operation.key == operation.body["transactionId"]
@@ -185,7 +186,7 @@ def test_track_with_context_locale_and_timezone():
 
 def test_track_payload_is_the_properties_plus_segment_metadata():
     order = example("track-order-completed")
-    operation = only_operation(mapping.plan(order, DEFAULTS))
+    operation = only_operation(planner.plan(order, DEFAULTS))
     assert operation.body == {
         "name": "order-completed",
         "to": {"subscriberId": "customer-12345"},
@@ -197,7 +198,7 @@ def test_track_payload_is_the_properties_plus_segment_metadata():
             "friendbuyAttributes": {"orderNumber": "3", "promotion": "black friday"},
             "_segment": {"type": "track", "event": "Order Completed", "userId": "customer-12345"},
         },
-        "transactionId": mapping.transaction_id(order, "order-completed"),
+        "transactionId": planner.transaction_id(order, "order-completed"),
     }
 
 
@@ -213,7 +214,7 @@ def test_track_recipient_takes_subscriber_fields_from_context_traits():
         },
         properties={"plan": "pro"},
     )
-    assert only_operation(mapping.plan(signed_up, DEFAULTS)).body["to"] == {
+    assert only_operation(planner.plan(signed_up, DEFAULTS)).body["to"] == {
         "subscriberId": "u1",
         "email": "ada@example.com",
         "firstName": "Ada",
@@ -225,7 +226,7 @@ def test_track_recipient_takes_subscriber_fields_from_context_traits():
 
 def test_context_traits_without_subscriber_fields_give_a_bare_recipient():
     clicked = example("track-button-clicked-context-traits")
-    assert only_operation(mapping.plan(clicked, DEFAULTS)).body["to"] == {"subscriberId": "AiUGstSDIg"}
+    assert only_operation(planner.plan(clicked, DEFAULTS)).body["to"] == {"subscriberId": "AiUGstSDIg"}
 
 
 @pytest.mark.parametrize(
@@ -238,14 +239,24 @@ def test_context_traits_without_subscriber_fields_give_a_bare_recipient():
         ("ALREADY-slug", "already-slug"),
         ("404", "404"),
         ("!!!", ""),
+        ("Café Ordered", "cafe-ordered"),
+        ("Crème Brûlée Añadida", "creme-brulee-anadida"),
+        ("Straße Gekauft", "strasse-gekauft"),
+        ("Søknad Sendt", "soknad-sendt"),
+        ("Łódź Visited", "lodz-visited"),
+        ("注文完了", ""),
     ],
 )
 def test_workflow_for(name, workflow):
-    assert mapping.workflow_for(name) == workflow
+    assert planner.workflow_for(name) == workflow
 
 
-def test_event_name_without_a_workflow_identifier_is_skipped():
-    assert skip_reason(mapping.plan(track(event="!!!"), DEFAULTS)) == "event name '!!!' gives no workflow identifier"
+@pytest.mark.parametrize("name", ["!!!", "注文完了"])
+def test_event_name_without_a_workflow_identifier_is_skipped_saying_why(name):
+    assert skip_reason(planner.plan(track(event=name), DEFAULTS)) == (
+        f"event name {name!r} gives no workflow identifier (the default rule keeps letters a–z, accents folded, "
+        "and digits): name its workflow in the mapping file"
+    )
 
 
 # transactionId
@@ -253,18 +264,18 @@ def test_event_name_without_a_workflow_identifier_is_skipped():
 
 def test_transaction_id_is_deterministic_per_event_and_workflow():
     first, again = track(messageId="m-1"), track(messageId="m-1", sentAt="later")
-    assert mapping.transaction_id(first, "a") == mapping.transaction_id(again, "a")
-    assert mapping.transaction_id(first, "a") != mapping.transaction_id(first, "b")
-    assert mapping.transaction_id(first, "a") != mapping.transaction_id(track(messageId="m-2"), "a")
-    assert TRANSACTION_ID.match(mapping.transaction_id(first, "a"))
+    assert planner.transaction_id(first, "a") == planner.transaction_id(again, "a")
+    assert planner.transaction_id(first, "a") != planner.transaction_id(first, "b")
+    assert planner.transaction_id(first, "a") != planner.transaction_id(track(messageId="m-2"), "a")
+    assert TRANSACTION_ID.match(planner.transaction_id(first, "a"))
 
 
 def test_transaction_id_without_message_id_follows_the_content():
     base = track(properties={"total": 10})
-    assert mapping.transaction_id(base, "a") == mapping.transaction_id(
+    assert planner.transaction_id(base, "a") == planner.transaction_id(
         track(properties={"total": 10}, sentAt="2024-01-01T00:00:00Z", receivedAt="r", _metadata={}), "a"
     )
-    assert mapping.transaction_id(base, "a") != mapping.transaction_id(track(properties={"total": 11}), "a")
+    assert planner.transaction_id(base, "a") != planner.transaction_id(track(properties={"total": 11}), "a")
 
 
 # rules
@@ -272,7 +283,7 @@ def test_transaction_id_without_message_id_follows_the_content():
 
 def test_fan_out_gives_one_trigger_per_workflow():
     order = track(messageId="m-1", properties={"total": 10})
-    plan = mapping.plan(order, mapping_rules({"Order Completed": ["order-confirmation", "receipt-email"]}))
+    plan = planner.plan(order, mapping_rules({"Order Completed": ["order-confirmation", "receipt-email"]}))
     assert plan.skip_reason is None
     assert [(op.workflow, op.by_default_rule, op.subscriber_id) for op in plan.operations] == [
         ("order-confirmation", False, "u1"),
@@ -280,14 +291,14 @@ def test_fan_out_gives_one_trigger_per_workflow():
     ]
     confirmation, receipt = (op.body for op in plan.operations)
     assert [confirmation["name"], receipt["name"]] == ["order-confirmation", "receipt-email"]
-    assert confirmation["transactionId"] == mapping.transaction_id(order, "order-confirmation")
-    assert receipt["transactionId"] == mapping.transaction_id(order, "receipt-email")
+    assert confirmation["transactionId"] == planner.transaction_id(order, "order-confirmation")
+    assert receipt["transactionId"] == planner.transaction_id(order, "receipt-email")
     assert confirmation["transactionId"] != receipt["transactionId"]
     assert (confirmation["to"], confirmation["payload"]) == (receipt["to"], receipt["payload"])
 
 
 def test_mapped_single_workflow_is_not_by_default_rule():
-    operation = only_operation(mapping.plan(track(), mapping_rules({"Order Completed": "receipt"}, False)))
+    operation = only_operation(planner.plan(track(), mapping_rules({"Order Completed": "receipt"}, False)))
     assert (operation.workflow, operation.by_default_rule) == ("receipt", False)
 
 
@@ -303,7 +314,7 @@ NOT_MAPPED = "event 'Order Completed' is not in the mapping and the default rule
     ],
 )
 def test_track_skipped_by_the_rules(rule_set, reason):
-    assert skip_reason(mapping.plan(track(), rule_set)) == reason
+    assert skip_reason(planner.plan(track(), rule_set)) == reason
 
 
 # delete, other types, anonymous events
@@ -314,7 +325,7 @@ def test_track_skipped_by_the_rules(rule_set, reason):
     [("delete-partner-spec", "/v2/subscribers/507f191e81"), ("delete-subscription-arrays", "/v2/subscribers/5678")],
 )
 def test_delete_example(name, path):
-    operation = only_operation(mapping.plan(example(name), DEFAULTS))
+    operation = only_operation(planner.plan(example(name), DEFAULTS))
     assert (operation.action, operation.method, operation.path, operation.body) == (
         "delete-subscriber", "DELETE", path, None,
     )
@@ -331,7 +342,7 @@ def test_delete_example(name, path):
     ],
 )
 def test_delete_quotes_the_subscriber_id(user_id, path):
-    operation = only_operation(mapping.plan(event(type="delete", userId=user_id), DEFAULTS))
+    operation = only_operation(planner.plan(event(type="delete", userId=user_id), DEFAULTS))
     assert (operation.path, operation.subscriber_id) == (path, user_id)
 
 
@@ -345,7 +356,7 @@ def test_delete_quotes_the_subscriber_id(user_id, path):
 )
 def test_unmapped_types_are_skipped(name, reason):
     for anonymous_events in ("skip", "anonymous-id"):
-        assert skip_reason(mapping.plan(example(name), DEFAULTS, anonymous_events)) == reason
+        assert skip_reason(planner.plan(example(name), DEFAULTS, anonymous_events)) == reason
 
 
 ANONYMOUS_SKIP = "anonymous event (no userId) and ANONYMOUS_EVENTS=skip"
@@ -359,13 +370,13 @@ ANONYMOUS_SKIP = "anonymous event (no userId) and ANONYMOUS_EVENTS=skip"
     ],
 )
 def test_anonymous_events_skipped_by_default(anonymous):
-    assert skip_reason(mapping.plan(events.parse(anonymous, 0), DEFAULTS)) == ANONYMOUS_SKIP
-    assert skip_reason(mapping.plan(events.parse(anonymous, 0), DEFAULTS, "skip")) == ANONYMOUS_SKIP
+    assert skip_reason(planner.plan(events.parse(anonymous, 0), DEFAULTS)) == ANONYMOUS_SKIP
+    assert skip_reason(planner.plan(events.parse(anonymous, 0), DEFAULTS, "skip")) == ANONYMOUS_SKIP
 
 
 def test_anonymous_track_uses_the_anonymous_id_when_asked():
     anonymous = event(type="track", anonymousId="anon-1", event="Order Completed")
-    operation = only_operation(mapping.plan(anonymous, DEFAULTS, "anonymous-id"))
+    operation = only_operation(planner.plan(anonymous, DEFAULTS, "anonymous-id"))
     assert operation.subscriber_id == "anon-1"
     assert operation.body["to"] == {"subscriberId": "anon-1"}
     assert operation.body["payload"]["_segment"] == {
@@ -375,17 +386,17 @@ def test_anonymous_track_uses_the_anonymous_id_when_asked():
 
 def test_anonymous_identify_uses_the_anonymous_id_when_asked():
     anonymous = event(type="identify", anonymousId="anon-1", traits={"email": "a@example.com"})
-    operation = only_operation(mapping.plan(anonymous, DEFAULTS, "anonymous-id"))
+    operation = only_operation(planner.plan(anonymous, DEFAULTS, "anonymous-id"))
     assert operation.body == {"subscriberId": "anon-1", "email": "a@example.com"}
 
 
 def test_user_id_wins_over_anonymous_id():
-    operation = only_operation(mapping.plan(track(anonymousId="anon-1"), DEFAULTS, "anonymous-id"))
+    operation = only_operation(planner.plan(track(anonymousId="anon-1"), DEFAULTS, "anonymous-id"))
     assert operation.subscriber_id == "u1"
 
 
 def test_plan_keeps_the_event_and_its_index():
     order = events.parse({"type": "track", "userId": "u1", "event": "Order Completed"}, 7)
-    plan = mapping.plan(order, DEFAULTS)
+    plan = planner.plan(order, DEFAULTS)
     assert plan.event is order
     assert only_operation(plan).event_index == 7

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from segment_novu import events, mapping, paths, rules
-from segment_novu.paths import MISSING
-from segment_novu.rules import EventRule, MappingError, Target
+from segment_novu.mapping import paths, planner, rules
+from segment_novu.mapping.paths import MISSING
+from segment_novu.mapping.rules import EventRule, MappingError, Target
+from segment_novu.receive import events
 from tests.novu_contract import validate_request
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -41,10 +42,10 @@ def event(body: dict | None = None, **fields) -> events.Event:
 
 
 def plan_for(entry, body: dict | None = None, section: str = "track", name: str = "Order Completed", **plan_options):
-    return mapping.plan(event(body), parse({section: {name: entry}}), **plan_options)
+    return planner.plan(event(body), parse({section: {name: entry}}), **plan_options)
 
 
-def only_trigger(plan: mapping.Plan) -> dict:
+def only_trigger(plan: planner.Plan) -> dict:
     assert plan.skip_reason is None, plan.skip_reason
     (operation,) = plan.operations
     assert operation.is_trigger
@@ -202,10 +203,12 @@ WHERE = 'mapping.json: track."Order Completed"'
     "entry, message",
     [
         ([{"workflow": "a", "payload": {}, "template": "x"}],
-         WHERE + "[0]: unknown key 'template' (allowed: workflow, when, payload, payloadMode, to, topic, transactionKey, actor, tenant, context, overrides)"),
+         WHERE + "[0]: unknown key 'template'; allowed here: workflow, when, payload, payloadMode, to, topic, transactionKey, actor, tenant, context, overrides"),
         ([{"payload": {}}], WHERE + "[0]: needs workflow"),
         ([{"workflow": "a"}, {"when": {"path": "userId", "exists": True}}], WHERE + "[1]: needs workflow"),
-        ({"workflows": ["a"], "payload": {}}, WHERE + ": unknown key 'payload' (allowed: workflows, ignore)"),
+        ({"workflows": ["a"], "payload": {}}, WHERE + ": unknown key 'payload' (it belongs to another form of this entry, not beside these keys); "
+         "allowed here: workflows, ignore; or one trigger alone: workflow, when, payload, payloadMode, to, topic, "
+         "transactionKey, actor, tenant, context, overrides; or one cancel alone: cancel, transactionKey, when"),
         ({"workflow": "bad id"},
          WHERE + ".workflow: a workflow identifier must be a non-empty string of letters, digits, '-', '_', '.' "
                  "or ':', got \"bad id\""),
@@ -214,8 +217,8 @@ WHERE = 'mapping.json: track."Order Completed"'
         ([{"workflow": "a", "to": {"email": "context.traits.email"}, "topic": "properties.teamId"}],
          WHERE + "[0]: to and topic together: a trigger goes to the user (to) or to a topic"),
         ([{"workflow": "a", "to": {"mail": "context.traits.email"}}],
-         WHERE + "[0].to: unknown key 'mail' (allowed: subscriberId, email, firstName, lastName, phone, avatar, "
-                 "locale, timezone)"),
+         WHERE + "[0].to: unknown key 'mail' (did you mean 'email'?); allowed here: subscriberId, email, firstName, "
+                 "lastName, phone, avatar, locale, timezone"),
         ([{"workflow": "a", "to": {}}],
          WHERE + "[0].to: expected an object of subscriber field → path or value (subscriberId, email, firstName, "
                  "lastName, phone, avatar, locale, timezone)"),
@@ -237,9 +240,9 @@ WHERE = 'mapping.json: track."Order Completed"'
         ([{"workflow": "a", "payload": {"total": {"default": 0}}}],
          WHERE + '[0].payload."total": needs path (or value)'),
         ([{"workflow": "a", "payload": {"total": {"path": "properties.total", "fallback": 0}}}],
-         WHERE + "[0].payload.\"total\": unknown key 'fallback' (allowed: path, default)"),
+         WHERE + "[0].payload.\"total\": unknown key 'fallback'; allowed here: path, default"),
         ([{"workflow": "a", "payload": {"total": {"value": 1, "path": "properties.total"}}}],
-         WHERE + "[0].payload.\"total\": unknown key 'path' (allowed: value)"),
+         WHERE + "[0].payload.\"total\": unknown key 'path'; allowed here: value"),
         ([{"workflow": "a", "payload": {"total": "properties..total"}}],
          WHERE + '[0].payload."total": expected a name at character 12, found \'.\' in "properties..total"'),
         ([{"workflow": "a", "payload": {"total": {"path": "propertes.total"}}}],
@@ -261,7 +264,7 @@ WHERE = 'mapping.json: track."Order Completed"'
         ([{"workflow": "a", "when": {"path": "properties.vip", "equals": None}}],
          WHERE + '[0].when.equals: null never matches (a null value is missing); use "exists": false'),
         ([{"workflow": "a", "when": {"path": "properties.vip", "is": True}}],
-         WHERE + "[0].when: unknown key 'is' (allowed: path, equals, exists)"),
+         WHERE + "[0].when: unknown key 'is'; allowed here: path, equals, exists"),
     ],
 )
 def test_target_mistakes_are_refused_with_their_place(entry, message):
@@ -271,12 +274,12 @@ def test_target_mistakes_are_refused_with_their_place(entry, message):
 @pytest.mark.parametrize(
     "document, message",
     [
-        ({"pages": {}}, "mapping.json: unknown key 'pages' (allowed: defaultRule, track, page, screen, group, devices, audiences)"),
+        ({"pages": {}}, "mapping.json: unknown key 'pages' (did you mean 'page'?); allowed here: defaultRule, track, page, screen, group, devices, audiences"),
         ({"page": ["Home"]}, "mapping.json: page must be an object of page name → workflows"),
         ({"screen": {"Home": 3}}, 'mapping.json: screen."Home": expected a workflow, a list of workflows or an object'),
         ({"group": True}, 'mapping.json: group: expected {"ignore": true} or {"topicKey": …, "topicName": …}'),
         ({"group": {"key": "groupId"}},
-         "mapping.json: group: unknown key 'key' (allowed: ignore, topicKey, topicName)"),
+         "mapping.json: group: unknown key 'key'; allowed here: ignore, topicKey, topicName"),
         ({"group": {"ignore": True, "topicKey": "groupId"}},
          "mapping.json: group: ignore and topic settings together make no sense"),
         ({"group": {"ignore": "yes"}}, "mapping.json: group.ignore: must be true or false"),
@@ -291,11 +294,11 @@ def test_target_mistakes_are_refused_with_their_place(entry, message):
         ({"devices": []}, "mapping.json: devices: an empty list; leave devices out to ignore device tokens"),
         ({"devices": "fcm"}, 'mapping.json: devices: expected {"providerId": "fcm"} (or a list of those)'),
         ({"devices": [{"providerId": "fcm"}, {"providerId": "apns", "token": "context.device.token"}]},
-         "mapping.json: devices[1]: unknown key 'token' (allowed: providerId, integrationIdentifier, when)"),
+         "mapping.json: devices[1]: unknown key 'token'; allowed here: providerId, integrationIdentifier, when"),
         ({"devices": {"providerId": "fcm", "integrationIdentifier": " "}},
          "mapping.json: devices.integrationIdentifier: must be a non-empty string"),
         ({"devices": {"providerId": "fcm", "when": {"path": "context.device.kind", "equals": "ios", "x": 1}}},
-         "mapping.json: devices.when: unknown key 'x' (allowed: path, equals, exists)"),
+         "mapping.json: devices.when: unknown key 'x'; allowed here: path, equals, exists"),
     ],
 )
 def test_section_mistakes_are_refused_with_their_place(document, message):
@@ -391,8 +394,8 @@ def test_a_recipient_other_than_the_user_gets_only_the_mapped_fields_and_an_own_
     to_user, to_seller = plan.operations
     assert to_seller.body["to"] == {"subscriberId": "s-3"}
     assert (to_user.subscriber_id, to_seller.subscriber_id) == ("u1", "s-3")
-    assert to_user.body["transactionId"] == mapping.transaction_id(event(), "order-confirmation")
-    assert to_seller.body["transactionId"] == mapping.transaction_id(event(), "order-confirmation", "subscriber:s-3")
+    assert to_user.body["transactionId"] == planner.transaction_id(event(), "order-confirmation")
+    assert to_seller.body["transactionId"] == planner.transaction_id(event(), "order-confirmation", "subscriber:s-3")
     assert to_user.body["transactionId"] != to_seller.body["transactionId"]
 
 
@@ -405,13 +408,13 @@ def test_a_topic_target():
     operation = plan_for([{"workflow": "team-order", "topic": "properties.teamId"}]).operations[0]
     assert operation.body["to"] == {"type": "Topic", "topicKey": "team-7"}
     assert operation.subscriber_id == "u1"
-    assert operation.body["transactionId"] == mapping.transaction_id(event(), "team-order", "topic:team-7")
+    assert operation.body["transactionId"] == planner.transaction_id(event(), "team-order", "topic:team-7")
 
 
 def test_a_topic_key_is_sanitised_like_a_group_id():
     body = only_trigger(plan_for([{"workflow": "team-order", "topic": "properties.team"}],
                                  {**ORDER, "properties": {"team": "Team Seven/EU"}}))
-    assert body["to"]["topicKey"] == mapping.topic_key("Team Seven/EU")
+    assert body["to"]["topicKey"] == planner.topic_key("Team Seven/EU")
     assert re.fullmatch(r"Team-Seven-EU-[0-9a-f]{12}", body["to"]["topicKey"])
 
 
@@ -443,19 +446,19 @@ def test_a_mapped_page_triggers_its_workflow():
     ],
 )
 def test_page_mapping_is_by_name_and_never_by_default_rule(document, reason):
-    plan = mapping.plan(event(PAGE), parse(document))
+    plan = planner.plan(event(PAGE), parse(document))
     assert plan.skip_reason == reason
 
 
 def test_a_screen_is_mapped_by_its_own_section():
     screen = {**PAGE, "type": "screen", "name": "Checkout"}
-    assert mapping.plan(event(screen), parse({"page": {"Checkout": "x"}})).skip_reason == (
+    assert planner.plan(event(screen), parse({"page": {"Checkout": "x"}})).skip_reason == (
         "screen events are not mapped to Novu"
     )
-    assert mapping.plan(event(screen), parse({"screen": {"Home": "x"}})).skip_reason == (
+    assert planner.plan(event(screen), parse({"screen": {"Home": "x"}})).skip_reason == (
         "screen 'Checkout' is not in the mapping"
     )
-    assert only_trigger(mapping.plan(event(screen), parse({"screen": {"Checkout": "x"}})))["name"] == "x"
+    assert only_trigger(planner.plan(event(screen), parse({"screen": {"Checkout": "x"}})))["name"] == "x"
 
 
 @pytest.mark.parametrize(
@@ -467,13 +470,13 @@ def test_a_screen_is_mapped_by_its_own_section():
     ],
 )
 def test_known_workflows_gate_the_default_rule(known, triggered, reason):
-    plan = mapping.plan(event(), rules.Rules(), known_workflows=known)
+    plan = planner.plan(event(), rules.Rules(), known_workflows=known)
     assert [operation.workflow for operation in plan.operations] == triggered
     assert plan.skip_reason == reason
 
 
 def test_known_workflows_never_gate_a_mapped_workflow():
-    plan = mapping.plan(event(), parse({"track": {"Order Completed": "receipt"}}), known_workflows=frozenset())
+    plan = planner.plan(event(), parse({"track": {"Order Completed": "receipt"}}), known_workflows=frozenset())
     assert [operation.workflow for operation in plan.operations] == ["receipt"]
 
 
@@ -487,7 +490,7 @@ def test_known_workflows_never_gate_a_mapped_workflow():
     ],
 )
 def test_uses_default_rule(body, document, uses):
-    assert mapping.uses_default_rule(event(body), parse(document)) is uses
+    assert planner.uses_default_rule(event(body), parse(document)) is uses
 
 
 # -- over HTTP ---------------------------------------------------------------------------------------
@@ -513,10 +516,10 @@ def test_a_mapped_event_makes_the_exact_trigger(with_mapping, novu):
          "to": {"subscriberId": "u1", "email": "orders@example.com", "firstName": "Ann", "lastName": "Lee",
                 "locale": "en-GB"},
          "payload": {"orderId": "o-9", "skus": [{"sku": "A-1"}, {"sku": "B-2"}], "brand": "Acme", "_segment": SEGMENT},
-         "transactionId": mapping.transaction_id(event(), "order-confirmation")},
+         "transactionId": planner.transaction_id(event(), "order-confirmation")},
         {"name": "team-order", "to": {"type": "Topic", "topicKey": "team-7"},
          "payload": {**ORDER["properties"], "_segment": SEGMENT},
-         "transactionId": mapping.transaction_id(event(), "team-order", "topic:team-7")},
+         "transactionId": planner.transaction_id(event(), "team-order", "topic:team-7")},
     ]
     assert len(novu.calls()) == 2
     for call in novu.calls():
@@ -546,7 +549,7 @@ def test_a_mapped_page_over_http(with_mapping, novu):
     assert (call.method, call.path, call.body) == ("POST", "/v1/events/trigger", {
         "name": "pricing-follow-up", "to": {"subscriberId": "u1"},
         "payload": {"plan": "pro", "_segment": {"type": "page", "name": "Pricing", "messageId": "p-1", "userId": "u1"}},
-        "transactionId": mapping.transaction_id(event(PAGE), "pricing-follow-up"),
+        "transactionId": planner.transaction_id(event(PAGE), "pricing-follow-up"),
     })
 
 
@@ -602,29 +605,29 @@ def test_targets_alike_in_every_field_are_refused_with_their_location(document, 
     assert message in parse_error(document)
 
 
-# -- the README's examples are valid mapping files ---------------------------------------------------------
+# -- docs/mapping.md's examples are valid mapping files ---------------------------------------------------------
 
 
-def _readme_mapping_examples() -> list[dict]:
-    readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme.split("\n## Mapping", 1)[1].split("\n## ", 1)[0]
+def _documented_mapping_examples() -> list[dict]:
+    page = (PROJECT_ROOT / "docs" / "mapping.md").read_text(encoding="utf-8")
+    section = page.split("\n## Mapping file", 1)[1].split("\n## ", 1)[0]
     blocks = [json.loads(block) for block in re.findall(r"```json\n(.*?)```", section, re.DOTALL)]
     return [block for block in blocks if isinstance(block, dict) and set(block) & {"track", "page", "group", "devices"}]
 
 
-def test_the_readme_mapping_examples_are_valid_and_do_what_the_readme_says():
-    simple, full, cart = _readme_mapping_examples()
+def test_the_documented_mapping_examples_are_valid_and_do_what_the_docs_say():
+    simple, full, cart = _documented_mapping_examples()
     parse(simple)
-    cart_plan = mapping.plan(events.parse({"type": "track", "userId": "u1", "messageId": "m-9", "event": "Order Completed",
+    cart_plan = planner.plan(events.parse({"type": "track", "userId": "u1", "messageId": "m-9", "event": "Order Completed",
                                            "properties": {"cart_id": "c-1"}}, 0), parse(cart))
     assert [(operation.action, operation.workflow) for operation in cart_plan.operations] == [
         ("trigger", "order-confirmation"), ("cancel-trigger", "cart-reminder")]
-    assert cart_plan.operations[1].path == "/v1/events/trigger/" + mapping.keyed_transaction_id("cart-reminder", "c-1")
+    assert cart_plan.operations[1].path == "/v1/events/trigger/" + planner.keyed_transaction_id("cart-reminder", "c-1")
     order = {"type": "track", "userId": "u1", "messageId": "m-1", "event": "Order Completed",
              "properties": {"order_id": "o-1", "total": 1000, "teamId": "team-7", "sellerId": "s-3",
                             "products": [{"name": "Lamp"}], "total billed": 1010},
              "context": {"device": {"type": "ios", "token": "t-1"}}}
-    plan = mapping.plan(events.parse(order, 0), parse(full))
+    plan = planner.plan(events.parse(order, 0), parse(full))
     assert [(operation.action, operation.workflow) for operation in plan.operations] == [
         ("set-device-credentials", None),
         ("trigger", "order-confirmation"),
@@ -638,3 +641,23 @@ def test_the_readme_mapping_examples_are_valid_and_do_what_the_readme_says():
     assert confirmation["to"] == {"subscriberId": "u1", "email": "orders@example.com"}
     assert alert["to"] == {"type": "Topic", "topicKey": "team-7"}
     assert (seller["to"], seller["payload"]) == ({"subscriberId": "s-3"}, {"orderId": "o-1", "_segment": SEGMENT})
+
+
+@pytest.mark.parametrize(
+    "entry, message",
+    [
+        ({"workfow": "order-confirmation"},
+         WHERE + ": unknown key 'workfow' (did you mean 'workflow'?); allowed here: workflows, ignore; or one trigger "
+                 "alone: workflow, when, payload, payloadMode, to, topic, transactionKey, actor, tenant, context, "
+                 "overrides; or one cancel alone: cancel, transactionKey, when"),
+        ({"workflows": ["a"], "ignor": True},
+         WHERE + ": unknown key 'ignor' (did you mean 'ignore'?); allowed here: workflows, ignore; or one trigger "
+                 "alone: workflow, when, payload, payloadMode, to, topic, transactionKey, actor, tenant, context, "
+                 "overrides; or one cancel alone: cancel, transactionKey, when"),
+        ([{"workflow": "a", "paylod": {}}],
+         WHERE + "[0]: unknown key 'paylod' (did you mean 'payload'?); allowed here: workflow, when, payload, "
+                 "payloadMode, to, topic, transactionKey, actor, tenant, context, overrides"),
+    ],
+)
+def test_an_unknown_key_names_every_key_allowed_there_and_the_closest(entry, message):
+    assert parse_error({"track": {"Order Completed": entry}}) == message

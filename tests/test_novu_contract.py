@@ -22,7 +22,13 @@ import pytest
 import requests
 
 from tests import novu_contract
-from tests.novu_contract import make_request, operation_of, request_errors, response_errors, validate_request
+from tests.novu_contract import (
+    make_request,
+    operation_of,
+    request_errors,
+    response_errors,
+    validate_request,
+)
 from tests.novu_standin import NovuStandIn
 from tests.served import serve
 
@@ -50,12 +56,12 @@ REQUIRED = (TRIGGER, BULK, UPSERT_SUBSCRIBER, DELETE_SUBSCRIBER)
 # Operations of newer features, required once the bridge has the feature: (module, name) the feature
 # defines → the documented operations, any one of which the run must then show.
 FEATURES = {
-    ("segment_novu.operations", "UPSERT_TOPIC"): (UPSERT_TOPIC,),
-    ("segment_novu.operations", "SUBSCRIBE_TO_TOPIC"): (SUBSCRIBE_TOPIC,),
-    ("segment_novu.operations", "SET_DEVICE_CREDENTIALS"): (PUT_CREDENTIALS, PATCH_CREDENTIALS),
-    ("segment_novu.workflows", "WORKFLOWS_PATH"): (LIST_WORKFLOWS,),
-    ("segment_novu.operations", "CANCEL_TRIGGER"): (CANCEL_TRIGGER,),
-    ("segment_novu.operations", "UNSUBSCRIBE_FROM_TOPIC"): (UNSUBSCRIBE_TOPIC,),
+    ("segment_novu.mapping.operations", "UPSERT_TOPIC"): (UPSERT_TOPIC,),
+    ("segment_novu.mapping.operations", "SUBSCRIBE_TO_TOPIC"): (SUBSCRIBE_TOPIC,),
+    ("segment_novu.mapping.operations", "SET_DEVICE_CREDENTIALS"): (PUT_CREDENTIALS, PATCH_CREDENTIALS),
+    ("segment_novu.novu.workflows", "WORKFLOWS_PATH"): (LIST_WORKFLOWS,),
+    ("segment_novu.mapping.operations", "CANCEL_TRIGGER"): (CANCEL_TRIGGER,),
+    ("segment_novu.mapping.operations", "UNSUBSCRIBE_FROM_TOPIC"): (UNSUBSCRIBE_TOPIC,),
 }
 DOCUMENTED = (
     TRIGGER, BULK, UPSERT_SUBSCRIBER, PATCH_SUBSCRIBER, DELETE_SUBSCRIBER, PUT_CREDENTIALS, PATCH_CREDENTIALS,
@@ -275,8 +281,8 @@ def test_no_request_sends_a_field_novus_document_does_not_declare(bridge_run):
 # -- 3. groups → topics, device tokens → push credentials, workflow discovery ----------------------------
 
 
-@pytest.mark.skipif(not (_has("segment_novu.operations", "UPSERT_TOPIC")
-                         and _has("segment_novu.operations", "SET_DEVICE_CREDENTIALS")),
+@pytest.mark.skipif(not (_has("segment_novu.mapping.operations", "UPSERT_TOPIC")
+                         and _has("segment_novu.mapping.operations", "SET_DEVICE_CREDENTIALS")),
                     reason="the bridge does not map group events and device tokens yet")
 def test_groups_and_device_tokens_become_valid_novu_requests(novu, serve_function, tmp_path):
     mapping = tmp_path / "mapping.json"
@@ -298,13 +304,13 @@ def test_groups_and_device_tokens_become_valid_novu_requests(novu, serve_functio
 
 
 def _creates_missing_subscribers() -> bool:
-    if not _has("segment_novu.operations", "Operation"):
+    if not _has("segment_novu.mapping.operations", "Operation"):
         return False
-    operation = importlib.import_module("segment_novu.operations").Operation
+    operation = importlib.import_module("segment_novu.mapping.operations").Operation
     return "create_if_missing" in getattr(operation, "__dataclass_fields__", {})
 
 
-@pytest.mark.skipif(not (_has("segment_novu.operations", "SET_DEVICE_CREDENTIALS") and _creates_missing_subscribers()),
+@pytest.mark.skipif(not (_has("segment_novu.mapping.operations", "SET_DEVICE_CREDENTIALS") and _creates_missing_subscribers()),
                     reason="the bridge does not create a missing subscriber before its credentials yet")
 def test_the_recovery_from_an_unknown_subscriber_keeps_novus_contract(novu, serve_function, tmp_path):
     """Novu refuses credentials and topic subscriptions for a subscriber it does not know: the bridge

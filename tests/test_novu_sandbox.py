@@ -20,7 +20,12 @@ import pytest
 import requests
 
 import novu_sandbox
-from novu_sandbox.workflows import WorkflowsError, load_workflows, parse_workflows, render
+from novu_sandbox.workflows import (
+    WorkflowsError,
+    load_workflows,
+    parse_workflows,
+    render,
+)
 from tests import novu_contract
 from tests.test_novu_contract import DOCUMENTED, EXAMPLES
 

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from segment_novu.transport import MAX_ANSWER_BYTES
+from segment_novu.novu.transport import MAX_ANSWER_BYTES
 from tests.novu_standin import NovuStandIn, Scripted
 from tests.private_ca import PrivateCA
 from tests.raw_origin import Origin, drip

@@ -3,7 +3,7 @@ the planner is pure and its transactionIds identify events.
 
 (a) any JSON value, any bytes, and mutated event bytes through ``Bridge.handle`` (in process);
 (b) plausible Segment events, valid and slightly broken, in all three request shapes;
-(c) ``mapping.plan`` purity and transactionId identity.
+(c) ``planner.plan`` purity and transactionId identity.
 
 The bridge talks to a Novu stand-in on loopback (healthy, knows every workflow). Hypothesis' text
 never holds lone surrogates; ``test_lone_surrogates_never_crash`` sends them as JSON escapes.
@@ -21,8 +21,11 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from werkzeug.datastructures import Headers
 
-from segment_novu import config, events, mapping, outcomes, rules
+from segment_novu import config
 from segment_novu.bridge import Bridge, Request
+from segment_novu.mapping import planner, rules
+from segment_novu.receive import events
+from segment_novu.reply import outcomes
 from tests.novu_standin import NovuStandIn
 
 PROPERTY_EXAMPLES = {
@@ -36,7 +39,7 @@ PROPERTY_EXAMPLES = {
 }
 PROPERTY_EXAMPLES_TOTAL = sum(PROPERTY_EXAMPLES.values())
 
-# The mapping documented in segment_novu/rules.py and the README: fan-out, payload mapping,
+# The mapping documented in segment_novu/mapping/rules.py and the README: fan-out, payload mapping,
 # conditions, topics, page rules, group topics and device tokens all get exercised.
 MAPPING = {
     "defaultRule": True,
@@ -294,9 +297,9 @@ def test_plan_is_pure(mapping_rules, document, anonymous, known):
     if first is None:
         return
     options = {"anonymous_events": anonymous, "known_workflows": known}
-    plan = mapping.plan(first, mapping_rules, **options)
-    assert plan == mapping.plan(second, mapping_rules, **options)
-    assert plan == mapping.plan(first, mapping_rules, **options)  # planning twice changes nothing
+    plan = planner.plan(first, mapping_rules, **options)
+    assert plan == planner.plan(second, mapping_rules, **options)
+    assert plan == planner.plan(first, mapping_rules, **options)  # planning twice changes nothing
     assert document == original and first.body == second.body  # nothing was modified
 
 
@@ -307,7 +310,7 @@ def _transaction_ids(plan) -> list[str]:
 message_ids = st.text(alphabet=string.ascii_letters + string.digits + "-_:. ", min_size=1, max_size=40).filter(
     str.strip)
 sluggable_names = st.sampled_from(["Order Completed", "Signed Up", "Report Submitted"]) | st.text(
-    max_size=20).filter(lambda name: mapping.workflow_for(name) != "" and name.strip() == name)
+    max_size=20).filter(lambda name: planner.workflow_for(name) != "" and name.strip() == name)
 
 
 @_settings("transaction_ids")
@@ -316,17 +319,17 @@ sluggable_names = st.sampled_from(["Order Completed", "Signed Up", "Report Submi
        first_id=message_ids, second_id=message_ids, sent_at=st.text(max_size=10))
 def test_transaction_ids_identify_the_event(mapping_rules, name, user, properties, first_id, second_id, sent_at):
     event = {"type": "track", "event": name, "userId": user, "messageId": first_id, "properties": properties}
-    plan = mapping.plan(events.parse(event, 0), mapping_rules)
+    plan = planner.plan(events.parse(event, 0), mapping_rules)
     ids = _transaction_ids(plan)
     assert ids, plan  # every name here maps to at least one trigger
     assert len(set(ids)) == len(ids), "each workflow of a fan-out has its own transactionId"
 
     # The same event again (resent later, at another index, with another sentAt): the same ids.
-    resent = mapping.plan(events.parse({**event, "sentAt": sent_at}, 7), mapping_rules)
+    resent = planner.plan(events.parse({**event, "sentAt": sent_at}, 7), mapping_rules)
     assert _transaction_ids(resent) == ids
 
     # Another messageId: other ids, none shared.
-    other = mapping.plan(events.parse({**event, "messageId": second_id}, 0), mapping_rules)
+    other = planner.plan(events.parse({**event, "messageId": second_id}, 0), mapping_rules)
     if first_id.strip() == second_id.strip():
         assert _transaction_ids(other) == ids
     else:

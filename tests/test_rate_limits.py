@@ -13,8 +13,8 @@ from contextlib import ExitStack
 
 import pytest
 
-from segment_novu import rate_limits
-from segment_novu.rate_limits import LocalBucket, SharedBucket
+from segment_novu.delivery import rate_limits
+from segment_novu.delivery.rate_limits import LocalBucket, SharedBucket
 from tests.factories import track
 from tests.served import serve_process
 

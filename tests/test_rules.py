@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from segment_novu import rules
-from segment_novu.rules import EventRule, MappingError, Rules
+from segment_novu.mapping import rules
+from segment_novu.mapping.rules import EventRule, MappingError, Rules
 
 SOURCE = "mapping.json"
 IDENTIFIER_RULE = (
@@ -83,10 +83,10 @@ def test_built_in_defaults():
     [
         ([], "mapping.json: the mapping must be a JSON object"),
         ("track", "mapping.json: the mapping must be a JSON object"),
-        ({"tracks": {}}, "mapping.json: unknown key 'tracks' (allowed: defaultRule, track, page, screen, group, devices, audiences)"),
+        ({"tracks": {}}, "mapping.json: unknown key 'tracks' (did you mean 'track'?); allowed here: defaultRule, track, page, screen, group, devices, audiences"),
         (
             {"track": {}, "identify": {}, "alias": {}},
-            "mapping.json: unknown key 'alias' (allowed: defaultRule, track, page, screen, group, devices, audiences)",
+            "mapping.json: unknown key 'alias'; allowed here: defaultRule, track, page, screen, group, devices, audiences",
         ),
         ({"defaultRule": "yes"}, "mapping.json: defaultRule must be true or false"),
         ({"defaultRule": 1}, "mapping.json: defaultRule must be true or false"),
@@ -111,7 +111,7 @@ def test_built_in_defaults():
         ({"track": {"A": {"ignore": "yes"}}}, 'mapping.json: track."A".ignore: must be true or false'),
         (
             {"track": {"A": {"workflows": "a", "workflow": "a"}}},
-            "mapping.json: track.\"A\": unknown key 'workflows' (allowed: workflow, when, payload, payloadMode, to, topic, transactionKey, actor, tenant, context, overrides)",
+            "mapping.json: track.\"A\": unknown key 'workflows' (did you mean 'workflow'?); allowed here: workflow, when, payload, payloadMode, to, topic, transactionKey, actor, tenant, context, overrides",
         ),
         ({"track": {"A": {}}}, 'mapping.json: track."A": needs workflows or ignore'),
         ({"track": {"A": {"ignore": False}}}, 'mapping.json: track."A": needs workflows or ignore'),

@@ -9,7 +9,7 @@ import time
 import grpc
 import pytest
 
-from segment_novu.signature import sign
+from segment_novu.receive.signature import sign
 from tests.novu_standin import Scripted, error_body
 
 NOVU_KEY_SECRET = "projects/p/secrets/novu-key"

@@ -5,9 +5,9 @@ import json
 
 import pytest
 
-from segment_novu import authentication, signature
-from segment_novu.authentication import Unauthenticated
-from segment_novu.signature import SignatureError
+from segment_novu.receive import authentication, signature
+from segment_novu.receive.authentication import Unauthenticated
+from segment_novu.receive.signature import SignatureError
 
 SECRET = "s3cret"
 OLD_SECRET = "old-s3cret"

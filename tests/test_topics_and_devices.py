@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from segment_novu import mapping
+from segment_novu.mapping import planner
 from tests.novu_contract import validate_request
 from tests.novu_standin import Scripted, error_body
 
@@ -82,15 +82,15 @@ def test_a_group_id_novu_would_refuse_is_sanitised(function, novu):
         ("org:42_b", "org:42_b"),
         (42, "42"),
         ("a" * 100, "a" * 100),
-        ("!!!", "segment-" + mapping.topic_key("!!!")[-12:]),
+        ("!!!", "segment-" + planner.topic_key("!!!")[-12:]),
     ],
 )
 def test_topic_keys(group_id, key):
-    assert mapping.topic_key(group_id) == key
+    assert planner.topic_key(group_id) == key
 
 
 def test_topic_keys_stay_distinct_and_within_novus_limit():
-    keys = {mapping.topic_key(group_id) for group_id in ("a b", "a-b", "a/b", "a  b", "a" * 101, "a" * 102)}
+    keys = {planner.topic_key(group_id) for group_id in ("a b", "a-b", "a/b", "a  b", "a" * 101, "a" * 102)}
     assert len(keys) == 6
     assert all(re.fullmatch(r"[A-Za-z0-9_:-]{1,100}", key) for key in keys)
 
@@ -278,7 +278,7 @@ def test_the_same_token_is_registered_once(function, novu):
         ({"value": TOKEN}, "context.device.token must be a string, got dict"),
         ([TOKEN], "context.device.token must be a string, got list"),
         (True, "context.device.token must be a string, got bool"),
-        ("x" * 4097, f"context.device.token is longer than {mapping.DEVICE_TOKEN_LENGTH} characters"),
+        ("x" * 4097, f"context.device.token is longer than {planner.DEVICE_TOKEN_LENGTH} characters"),
     ],
 )
 def test_a_device_token_that_cannot_be_taken_is_rejected_with_the_reason(function, novu, token, reason):
@@ -298,7 +298,7 @@ def test_a_device_token_that_cannot_be_taken_is_rejected_with_the_reason(functio
 
 
 def test_a_token_of_the_longest_length_is_taken(function, novu):
-    token = "t" * mapping.DEVICE_TOKEN_LENGTH
+    token = "t" * planner.DEVICE_TOKEN_LENGTH
     response = function({"devices": {"providerId": "fcm"}}).post(app_event("t-1", token=token))
 
     assert response.status_code == 200, response.text

@@ -20,9 +20,14 @@ import zlib
 
 import pytest
 import requests
-from segment_novu.novu import NovuClient
+
+from segment_novu.novu.client import NovuClient
+from segment_novu.novu.transport import (
+    MAX_ANSWER_BYTES,
+    AnswerTooLarge,
+    KeepAliveAdapter,
+)
 from segment_novu.secrets import SecretSource
-from segment_novu.transport import MAX_ANSWER_BYTES, AnswerTooLarge, KeepAliveAdapter
 from tests.private_ca import PrivateCA
 from tests.raw_origin import Origin, drip, reply
 from tests.tunnel_proxy import TunnelProxy

@@ -14,10 +14,15 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from segment_novu import config, workflows
-from segment_novu.novu import NovuClient
+from segment_novu import config
+from segment_novu.novu import workflows
+from segment_novu.novu.client import NovuClient
+from segment_novu.novu.workflows import (
+    CatalogUnavailable,
+    WorkflowCatalog,
+    list_workflows,
+)
 from segment_novu.secrets import SecretSource
-from segment_novu.workflows import CatalogUnavailable, WorkflowCatalog, list_workflows
 from tests.novu_contract import validate_request
 from tests.novu_standin import Scripted, error_body
 

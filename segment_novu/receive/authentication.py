@@ -13,9 +13,9 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-from typing import Sequence
+from collections.abc import Sequence
 
-from segment_novu import signature
+from segment_novu.receive import signature
 
 
 class Unauthenticated(Exception):

@@ -1,6 +1,6 @@
 """The mapping file: what each Segment event becomes in Novu, read and validated once at start.
 
-The README's "Mapping" section is the reference. In short::
+docs/mapping.md is the reference. In short::
 
     {
       "defaultRule": true,
@@ -26,14 +26,15 @@ Everything is checked here, so a broken file stops the function with a message n
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path as FilePath
 from typing import Any
 
-from segment_novu import paths
-from segment_novu.paths import MISSING, Path
+from segment_novu.mapping import paths
+from segment_novu.mapping.paths import MISSING, Path
 
 WORKFLOW_IDENTIFIER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
 SEGMENT_KEY = "_segment"
@@ -53,6 +54,8 @@ _TARGET_KEYS = (
     "overrides",
 )
 _CANCEL_KEYS = ("cancel", "transactionKey", "when")
+# An event's entry can also be one trigger or one cancel written alone, without "workflows".
+_SINGLE_ENTRY_FORMS = {"or one trigger alone": _TARGET_KEYS, "or one cancel alone": _CANCEL_KEYS}
 _AUDIENCE_KEYS = ("topic", "ignore")
 # Segment Engage's audience events (track), with properties.audience_key naming the audience.
 AUDIENCE_ENTERED, AUDIENCE_EXITED = "Audience Entered", "Audience Exited"
@@ -62,6 +65,10 @@ _DEVICE_KEYS = ("providerId", "integrationIdentifier", "when")
 
 class MappingError(Exception):
     """The mapping file is unusable; the message says where and why."""
+
+
+class MappingUnreadable(MappingError):
+    """The mapping file cannot be read at all (missing, a folder, no permission)."""
 
 
 @dataclass(frozen=True)
@@ -190,10 +197,21 @@ def _shown(value: Any) -> str:
     return json.dumps(value)[:60]
 
 
-def _only_known_keys(value: dict, allowed: tuple[str, ...], where: str) -> None:
-    unknown = set(value) - set(allowed)
-    if unknown:
-        raise MappingError(f"{where}: unknown key {sorted(unknown)[0]!r} (allowed: {', '.join(allowed)})")
+def _only_known_keys(value: dict, allowed: tuple[str, ...], where: str, *, other_forms: dict | None = None) -> None:
+    """Refuses the first unknown key, naming every key allowed at that place (and in ``other_forms``:
+    other ways to write the same entry) and the closest one."""
+    unknown = sorted(key for key in value if key not in allowed)
+    if not unknown:
+        return
+    key, other_forms = unknown[0], other_forms or {}
+    candidates = [*allowed, *(name for keys in other_forms.values() for name in keys)]
+    close = difflib.get_close_matches(key, candidates, n=1, cutoff=0.6)
+    if key in candidates:
+        hint = " (it belongs to another form of this entry, not beside these keys)"
+    else:
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+    forms = "".join(f"; {form}: {', '.join(keys)}" for form, keys in other_forms.items())
+    raise MappingError(f"{where}: unknown key {key!r}{hint}; allowed here: {', '.join(allowed)}{forms}")
 
 
 def _flag(value: Any, where: str) -> bool:
@@ -375,7 +393,7 @@ def _event_rule(value: Any, where: str) -> EventRule:
     if isinstance(value, dict) and "cancel" in value:
         return EventRule(cancels=(_cancel(value, where),))
     if isinstance(value, dict):
-        _only_known_keys(value, ("workflows", "ignore"), where)
+        _only_known_keys(value, ("workflows", "ignore"), where, other_forms=_SINGLE_ENTRY_FORMS)
         ignore = _flag(value.get("ignore", False), f"{where}.ignore")
         if ignore:
             if "workflows" in value:
@@ -458,9 +476,7 @@ def _audiences(value: Any, where: str) -> dict[str, AudienceRule]:
 def parse(document: Any, source: str) -> Rules:
     if not isinstance(document, dict):
         raise MappingError(f"{source}: the mapping must be a JSON object")
-    unknown = {key for key in document if key not in _TOP_LEVEL and not key.startswith("$")}
-    if unknown:
-        raise MappingError(f"{source}: unknown key {sorted(unknown)[0]!r} (allowed: {', '.join(_TOP_LEVEL)})")
+    _only_known_keys({key: None for key in document if not key.startswith("$")}, _TOP_LEVEL, source)
     default_rule = document.get("defaultRule", True)
     if not isinstance(default_rule, bool):
         raise MappingError(f"{source}: defaultRule must be true or false")
@@ -482,7 +498,7 @@ def load(path: FilePath | None) -> Rules:
     try:
         raw = path.read_bytes()
     except OSError as error:
-        raise MappingError(f"MAPPING_FILE {path}: cannot be read ({error.strerror or error})") from None
+        raise MappingUnreadable(f"MAPPING_FILE {path}: cannot be read ({error.strerror or error})") from None
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:

@@ -18,7 +18,7 @@ URGENCY = (RATE_LIMITED, MISCONFIGURED, RETRY, REJECTED, DELIVERED, DUPLICATE, S
 
 
 @dataclass(frozen=True)
-class Result:
+class OperationResult:
     outcome: str
     reason: str
     novu_status: int | None = None

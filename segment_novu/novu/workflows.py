@@ -13,8 +13,9 @@ import threading
 import time
 
 from segment_novu import logs
-from segment_novu.novu import NovuClient, error_message, unwrap
-from segment_novu.outcomes import Result
+from segment_novu.novu.client import NovuClient
+from segment_novu.novu.responses import error_message, unwrap
+from segment_novu.reply.outcomes import OperationResult
 
 WORKFLOWS_PATH = "/v2/workflows"
 PAGE_SIZE = 100
@@ -54,7 +55,7 @@ def list_workflows(client: NovuClient, deadline: float) -> frozenset[str]:
     for _ in range(MAX_PAGES):
         path = f"{WORKFLOWS_PATH}?limit={PAGE_SIZE}&offset={offset}"
         response = client.call("GET", path, None, deadline)
-        if isinstance(response, Result):
+        if isinstance(response, OperationResult):
             raise CatalogUnavailable(response.reason)
         if not 200 <= response.status_code < 300:
             raise CatalogUnavailable(f"Novu answered {response.status_code}: {error_message(response)}")

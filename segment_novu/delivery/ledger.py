@@ -19,7 +19,8 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from typing import Mapping, Protocol, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Protocol
 
 from segment_novu import logs
 

@@ -19,12 +19,20 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 from dataclasses import dataclass
 
-from segment_novu import operations
-from segment_novu.events import Event
-from segment_novu.paths import MISSING
-from segment_novu.rules import AUDIENCE_ENTERED, AUDIENCE_EXITED, SEGMENT_KEY, EventRule, Rules, Target
+from segment_novu.mapping import operations
+from segment_novu.mapping.paths import MISSING
+from segment_novu.mapping.rules import (
+    AUDIENCE_ENTERED,
+    AUDIENCE_EXITED,
+    SEGMENT_KEY,
+    EventRule,
+    Rules,
+    Target,
+)
+from segment_novu.receive.events import Event
 
 SUBSCRIBER_FIELDS = ("email", "firstName", "lastName", "phone", "avatar", "locale", "timezone")
 TOPIC_KEY_LENGTH = 100
@@ -33,6 +41,10 @@ DEVICE_TOKEN_LENGTH = 4096
 ALIAS_REASON = "alias events are not mapped: Novu cannot merge subscribers"
 _SNAKE = {"firstName": "first_name", "lastName": "last_name"}
 _NOT_SLUG = re.compile(r"[^a-z0-9]+")
+# Latin letters that Unicode does not decompose into a base letter and an accent.
+_LETTERS_WITHOUT_DECOMPOSITION = str.maketrans(
+    {"ß": "ss", "æ": "ae", "œ": "oe", "ø": "o", "đ": "d", "ð": "d", "ł": "l", "þ": "th", "ı": "i"}
+)
 # Novu's topic key rule (CreateUpdateTopicRequestDto): letters, digits, '-', '_', ':'; 1 to 100 characters.
 _TOPIC_KEY = re.compile(r"^[A-Za-z0-9_:-]{1,100}$")
 _NOT_TOPIC_KEY = re.compile(r"[^A-Za-z0-9_:-]+")
@@ -50,8 +62,11 @@ class Plan:
 
 
 def workflow_for(event_name: str) -> str:
-    """The default rule: "Order Completed" → "order-completed"."""
-    return _NOT_SLUG.sub("-", event_name.lower()).strip("-")
+    """The default rule: "Order Completed" → "order-completed", "Café Ordered" → "cafe-ordered".
+    Accents are folded to their letter; any other character outside a–z and 0–9 separates words."""
+    decomposed = unicodedata.normalize("NFKD", event_name.lower().translate(_LETTERS_WITHOUT_DECOMPOSITION))
+    folded = "".join(character for character in decomposed if not unicodedata.combining(character))
+    return _NOT_SLUG.sub("-", folded).strip("-")
 
 
 def _digest(*parts: str) -> str:
@@ -238,7 +253,7 @@ def _trigger(event: Event, target: Target, recipient: dict, by_default_rule: boo
 
 def _trigger_fields(event: Event, target: Target) -> dict:
     """Novu's optional trigger fields the target maps: actor, tenant, context, overrides."""
-    fields = {}
+    fields: dict[str, object] = {}
     for name, source in (("actor", target.actor), ("tenant", target.tenant)):
         value = _text(source.value(event.body)) if source is not None else None
         if value is not None:
@@ -274,20 +289,26 @@ def _plan_triggers(event: Event, rules: Rules, recipient: dict, known_workflows)
         targets, by_default = rule.targets, False
     elif event.type != "track":
         mapped = {"page": rules.page, "screen": rules.screen}[event.type]
-        return (), (f"{_label(event)} is not in the mapping" if mapped else f"{event.type} events are not mapped to Novu")
+        return (), f"{_label(event)} is not in the mapping" if mapped else f"{event.type} events are not mapped to Novu"
     elif not rules.default_rule:
         return (), f"event {name!r} is not in the mapping and the default rule is off"
     else:
-        workflow = workflow_for(name)
+        workflow = workflow_for(name or "")
         if not workflow:
-            return (), f"event name {name!r} gives no workflow identifier"
+            return (), (f"event name {name!r} gives no workflow identifier (the default rule keeps letters a–z, "
+                        "accents folded, and digits): name its workflow in the mapping file")
         if known_workflows is not None and workflow not in known_workflows:
             return (), f"no workflow {workflow!r} in Novu"
         targets, by_default = (Target(workflow),), True
-    triggers, reasons, earlier = [], [], {}
+    triggers: list[operations.Operation] = []
+    reasons: list[str] = []
+    earlier: dict = {}
     for target in targets:
         planned = _trigger(event, target, recipient, by_default, earlier)
-        (reasons if isinstance(planned, str) else triggers).append(planned)
+        if isinstance(planned, str):
+            reasons.append(planned)
+        else:
+            triggers.append(planned)
     for cancel in rule.cancels if rule is not None else ():
         planned = _cancel(event, cancel, recipient["subscriberId"])
         (reasons if isinstance(planned, str) else triggers).append(planned)
@@ -341,9 +362,8 @@ def _device_credentials(event: Event, rules: Rules, subscriber: dict) -> tuple[o
     for rule in rules.devices:
         if all(condition.holds(event.body) for condition in rule.when):
             subscriber_id = subscriber["subscriberId"]
-            key = _state_key(
-                operations.SET_DEVICE_CREDENTIALS, subscriber_id, rule.provider_id, rule.integration_identifier or "", token
-            )
+            key = _state_key(operations.SET_DEVICE_CREDENTIALS, subscriber_id, rule.provider_id,
+                             rule.integration_identifier or "", token)
             return (
                 operations.set_device_credentials(
                     event.index,
@@ -378,7 +398,7 @@ def _audience_changes(event: Event, rules: Rules, recipient: dict) -> tuple[oper
     subscriber_id = recipient["subscriberId"]
     for audience, entered in _audience_moves(event, rules):
         rule = rules.audiences[audience]
-        key = topic_key(rule.topic.value(event.body)) if not rule.ignore else None
+        key = topic_key(rule.topic.value(event.body)) if rule.topic is not None and not rule.ignore else None
         if key is None:
             continue
         membership = _state_key(operations.SUBSCRIBE_TO_TOPIC, key, subscriber_id)
@@ -446,7 +466,7 @@ def plan(event: Event, rules: Rules, anonymous_events: str = "skip", known_workf
     else:
         planned, reason = _plan_triggers(event, rules, recipient, known_workflows)
         if known_workflows is not None and uses_default_rule(event, rules):
-            workflow = workflow_for(event.name)
+            workflow = workflow_for(event.name or "")
             missing = workflow if workflow and workflow not in known_workflows else None
     if not credentials and not planned:
         return Plan(event, skip_reason=reason, missing_workflow=missing)

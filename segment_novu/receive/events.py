@@ -83,6 +83,22 @@ def identity_of(body: dict, event_type: str, user_id: str | None, anonymous_id: 
     return "c:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
+DECLARED_TYPE_LENGTH = 50
+MESSAGE_ID_LENGTH = 100
+
+
+def declared_identity(item: Any) -> tuple[str | None, str | None]:
+    """The ``messageId`` and ``type`` an item declares, as text, even when the item breaks the Spec:
+    a rejected event keeps them in the reply and its log line, so it can be found."""
+    if not isinstance(item, dict):
+        return None, None
+    message_id, event_type = item.get("messageId"), item.get("type")
+    return (
+        message_id[:MESSAGE_ID_LENGTH] if isinstance(message_id, str) else None,
+        event_type[:DECLARED_TYPE_LENGTH] if isinstance(event_type, str) else None,
+    )
+
+
 def parse(item: Any, index: int) -> Event:
     if not isinstance(item, dict):
         raise InvalidEvent(f"an event must be a JSON object, got {type(item).__name__}")
@@ -92,7 +108,7 @@ def parse(item: Any, index: int) -> Event:
     if not isinstance(event_type, str):
         raise InvalidEvent(f"type must be a string, got {type(event_type).__name__}")
     if event_type.strip().lower() not in TYPES:
-        raise InvalidEvent(f"unknown type {event_type[:50]!r}: expected one of {', '.join(TYPES)}")
+        raise InvalidEvent(f"unknown type {event_type[:DECLARED_TYPE_LENGTH]!r}: expected one of {', '.join(TYPES)}")
     event_type = event_type.strip().lower()
 
     body = dict(item)

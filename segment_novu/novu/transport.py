@@ -2,7 +2,7 @@
 
 ``KeepAliveAdapter`` is a requests transport adapter (``Session.mount``) for one origin. A request
 leaves in one write; the answer is read whole by a small HTTP/1.1 reader; the connection is kept for
-the next call. NovuClient calls ``exchange`` (plain headers in, an ``HTTPAnswer`` out); ``send`` wraps
+the next call. NovuClient calls ``exchange`` (plain headers in, an ``NovuResponse`` out); ``send`` wraps
 the same call in requests' PreparedRequest and Response for any other user of the session. A call
 through a proxy, a streamed answer, or TLS settings other than the adapter's own go to requests'
 ``HTTPAdapter`` instead. An ``http://`` proxy given as ``proxy`` is the adapter's own: an ``https``
@@ -37,8 +37,8 @@ from urllib.parse import urlsplit
 import requests
 import urllib3
 from requests.adapters import BaseAdapter, HTTPAdapter
-from requests.structures import CaseInsensitiveDict
 from requests.auth import _basic_auth_str
+from requests.structures import CaseInsensitiveDict
 from requests.utils import get_auth_from_url, get_encoding_from_headers, select_proxy
 
 # A kept connection idle longer than this is checked before reuse: Novu's servers may have closed it
@@ -83,7 +83,7 @@ def trusted_ca_bundle(environ=os.environ) -> str:
 class _Receiver(io.RawIOBase):
     """Reads a kept connection's socket, each read bounded by what is left of the current call."""
 
-    def __init__(self, kept: "_Kept"):
+    def __init__(self, kept: _Kept):
         self.kept = kept
 
     def readable(self) -> bool:
@@ -206,7 +206,7 @@ class KeepAliveAdapter(BaseAdapter):
             raise
         return _response(request, answer)
 
-    def exchange(self, method: str, url: str, headers, body: bytes | str | None, timeout) -> HTTPAnswer:
+    def exchange(self, method: str, url: str, headers, body: bytes | str | None, timeout) -> NovuResponse:
         """One call on a kept connection, without requests' Request and Response objects: NovuClient's
         way in. ``headers``: a mapping of names to str or bytes values. ``timeout``: seconds, or
         (connect limit, whole-call limit); the call ends within the whole-call limit from now.
@@ -291,7 +291,8 @@ class KeepAliveAdapter(BaseAdapter):
                 sock = self._tls().wrap_socket(sock, server_hostname=self.host)
             return _Kept(sock, ends)
         except requests.exceptions.ProxyError:
-            sock.close()
+            if sock is not None:
+                sock.close()
             raise
         except (OSError, ValueError) as error:
             if sock is not None:
@@ -433,7 +434,7 @@ def _target(url: str) -> str:
     return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
 
 
-class HTTPAnswer:
+class NovuResponse:
     """One HTTP answer, read whole; its fields are named as on requests' Response."""
 
     __slots__ = ("status_code", "reason", "headers", "content", "keep_alive")
@@ -458,7 +459,7 @@ def _status_and_headers(reader) -> tuple[str, int, str, CaseInsensitiveDict]:
     version, _, rest = line.decode("iso-8859-1").rstrip("\r\n").partition(" ")
     status, _, reason = rest.partition(" ")
     if not version.startswith("HTTP/1.") or len(status) != 3 or not status.isdigit():
-        raise http.client.BadStatusLine(line[:100])
+        raise http.client.BadStatusLine(line[:100].decode("iso-8859-1"))
     fields: dict[str, tuple[str, str]] = {}  # lower-case name → (name as sent, value)
     for _ in range(_MAX_HEADERS):
         line = _line(reader)
@@ -473,7 +474,7 @@ def _status_and_headers(reader) -> tuple[str, int, str, CaseInsensitiveDict]:
     raise http.client.HTTPException(f"more than {_MAX_HEADERS} headers")
 
 
-def _read_answer(reader, method: str) -> HTTPAnswer:
+def _read_answer(reader, method: str) -> NovuResponse:
     """One HTTP/1.1 answer, read whole, framed as RFC 9112 says: no body for HEAD, 204 and 304;
     chunked; Content-Length; else up to the end of the connection."""
     version, status, reason, headers = _status_and_headers(reader)
@@ -492,7 +493,7 @@ def _read_answer(reader, method: str) -> HTTPAnswer:
         if len(content) > MAX_ANSWER_BYTES:
             raise AnswerTooLarge(f"answer larger than {MAX_ANSWER_BYTES} bytes")
     content = _decoded(content, headers.get("Content-Encoding"))
-    return HTTPAnswer(status, reason, headers, content, keep_alive)
+    return NovuResponse(status, reason, headers, content, keep_alive)
 
 
 def _length(value: str) -> int:
@@ -513,7 +514,7 @@ def _exactly(reader, size: int) -> bytes:
 
 
 def _chunked(reader) -> bytes:
-    parts = []
+    parts: list[bytes] = []
     total = 0
     while True:
         line = _line(reader)
@@ -534,7 +535,7 @@ def _chunked(reader) -> bytes:
     return b"".join(parts)
 
 
-def _response(request, answer: HTTPAnswer) -> requests.Response:
+def _response(request, answer: NovuResponse) -> requests.Response:
     response = requests.Response()
     response.status_code = answer.status_code
     response.reason = answer.reason

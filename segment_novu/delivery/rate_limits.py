@@ -4,9 +4,10 @@ Novu meters an environment, not an instance, with one token bucket per category:
 rate and holding ``WINDOW_SECONDS`` of it plus 10 % (triggers: a bulk call costs 100 tokens whatever it
 carries, a single trigger 1; configuration: subscriber and topic changes, 1 each). The bridge's buckets
 have the same rate and window but leave Novu's 10 % out: a call reaches Novu a little after its tokens
-were taken, and a Novu bucket that was full meanwhile could not store the refill the bridge counted on. With ``REDIS_URL``
-every instance spends from one bucket per category in Redis, taken by one Lua script per reservation;
-without it, and while Redis is slow or unreachable, each instance spends from a bucket of its own.
+were taken, and a Novu bucket that was full meanwhile could not store the refill the bridge counted on.
+With ``REDIS_URL`` every instance spends from one bucket per category in Redis, taken by one Lua script
+per reservation; without it, and while Redis is slow or unreachable, each instance spends from a bucket
+of its own.
 
 A reservation is granted now, or after a wait that still leaves time for the call before the deadline
 (the tokens are taken at once, so later callers queue behind it), or refused with the time at which the
@@ -23,7 +24,7 @@ from segment_novu import logs
 
 WINDOW_SECONDS = 5.0
 BULK_COST = 100
-# Per plan: (trigger, configuration) tokens per second (Novu's pricing page; see README).
+# Per plan: (trigger, configuration) tokens per second (Novu's pricing page; see docs/batches.md).
 PLANS = {"free": (60.0, 20.0), "pro": (240.0, 80.0), "team": (600.0, 200.0), "enterprise": (6000.0, 2000.0)}
 COOLDOWN_SECONDS = 5.0
 

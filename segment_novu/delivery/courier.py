@@ -28,21 +28,29 @@ import contextvars
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 
-from segment_novu import outcomes
-from segment_novu.ledger import Ledger
-from segment_novu.novu import MIN_CALL_SECONDS, NovuClient
-from segment_novu.outcomes import Result
-from segment_novu.operations import CANCEL_TRIGGER, DELETE_SUBSCRIBER, SINGLE_STATE, Operation
-from segment_novu.rate_limits import BULK_COST
+from segment_novu.delivery.ledger import Ledger
+from segment_novu.delivery.rate_limits import BULK_COST
+from segment_novu.mapping.operations import (
+    CANCEL_TRIGGER,
+    DELETE_SUBSCRIBER,
+    SINGLE_STATE,
+    Operation,
+)
+from segment_novu.novu.client import MIN_CALL_SECONDS
+from segment_novu.novu.dry_run import DryRunExecutor
+from segment_novu.novu.executor import Executor
+from segment_novu.reply import outcomes
+from segment_novu.reply.outcomes import OperationResult
 
 BULK_SIZE = 100
-ALREADY_DELIVERED = Result(outcomes.DUPLICATE, "already delivered (ledger)")
-CANCELLED_FIRST = Result(outcomes.SKIPPED, "cancelled: a cancel for this transactionKey arrived first")
-HELD_BACK = Result(outcomes.RETRY, "not sent: an earlier operation for this subscriber must be retried first")
+ALREADY_DELIVERED = OperationResult(outcomes.DUPLICATE, "already delivered (ledger)")
+CANCELLED_FIRST = OperationResult(outcomes.SKIPPED, "cancelled: a cancel for this transactionKey arrived first")
+HELD_BACK = OperationResult(outcomes.RETRY, "not sent: an earlier operation for this subscriber must be retried first")
 
 
 class Budgets:
@@ -53,7 +61,7 @@ class Budgets:
         self.triggers = triggers
         self.changes = changes
 
-    def reserve(self, is_trigger: bool, cost: float, deadline: float) -> Result | None:
+    def reserve(self, is_trigger: bool, cost: float, deadline: float) -> OperationResult | None:
         """Waits for the tokens of one call; None when granted, else the RATE_LIMITED result that answers
         Segment with the bucket's own schedule. A call is never started when the bucket can pay for it
         only too late to finish before the deadline."""
@@ -63,8 +71,8 @@ class Budgets:
         reservation = bucket.reserve(cost, deadline - time.monotonic() - MIN_CALL_SECONDS)
         if not reservation.granted:
             category = "trigger" if is_trigger else "configuration"
-            return Result(outcomes.RATE_LIMITED, f"not sent: Novu's {category} rate for this deployment leaves no room "
-                                                 "before the deadline", retry_after=reservation.seconds)
+            reason = f"not sent: Novu's {category} rate for this deployment leaves no room before the deadline"
+            return OperationResult(outcomes.RATE_LIMITED, reason, retry_after=reservation.seconds)
         if reservation.seconds > 0:
             time.sleep(reservation.seconds)
         return None
@@ -72,26 +80,26 @@ class Budgets:
 
 @dataclass
 class _Run:
-    client: NovuClient
+    executor: Executor | DryRunExecutor
     deadline: float
     budgets: Budgets | None  # None: a rehearsal, which spends nothing
-    results: dict[int, Result] = field(default_factory=dict)
-    stopped_by: Result | None = None
+    results: dict[int, OperationResult] = field(default_factory=dict)
+    stopped_by: OperationResult | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def settle(self, position: int, result: Result) -> None:
+    def settle(self, position: int, result: OperationResult) -> None:
         with self.lock:
             self.results[position] = result
             if result.outcome == outcomes.RATE_LIMITED and self.stopped_by is None:
                 self.stopped_by = result
 
-    def refusal(self) -> Result | None:
+    def refusal(self) -> OperationResult | None:
         """Why no new call may start now, if any."""
         if self.stopped_by is not None:
-            return Result(outcomes.RATE_LIMITED, "not sent: Novu's rate limit was reached earlier in this request",
-                          retry_after=self.stopped_by.retry_after)
+            reason = "not sent: Novu's rate limit was reached earlier in this request"
+            return OperationResult(outcomes.RATE_LIMITED, reason, retry_after=self.stopped_by.retry_after)
         if self.deadline - time.monotonic() < MIN_CALL_SECONDS:
-            return Result(outcomes.RETRY, "not sent: the deadline for answering Segment was reached")
+            return OperationResult(outcomes.RETRY, "not sent: the deadline for answering Segment was reached")
         return None
 
 
@@ -135,23 +143,24 @@ def _entries(operations: list[Operation], keys: list[str | None], positions) -> 
 
 
 class Courier:
-    def __init__(self, client: NovuClient, ledger: Ledger, budgets: Budgets, *, max_concurrency: int):
-        self.client = client
+    def __init__(self, executor: Executor, ledger: Ledger, budgets: Budgets, *, max_concurrency: int):
+        self.executor = executor
         self.ledger = ledger
         self.max_concurrency = max_concurrency
         self.budgets = budgets
         self.pool = ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="novu")
 
-    def deliver(self, operations: list[Operation], deadline: float, *, rehearsal_client=None) -> list[Result]:
-        """Carries out the operations. With a ``rehearsal_client`` (the dry run) the same plan runs
+    def deliver(self, operations: list[Operation], deadline: float, *, rehearsal: DryRunExecutor | None = None
+                ) -> list[OperationResult]:
+        """Carries out the operations. With a ``rehearsal`` executor (the dry run) the same plan runs
         against it instead of Novu: the ledger and the rate budgets are neither read nor spent."""
-        rehearsal = rehearsal_client is not None
-        run = _Run(rehearsal_client or self.client, deadline, None if rehearsal else self.budgets)
-        keys = self._ledger_keys(operations, rehearsal)
+        rehearsing = rehearsal is not None
+        run = _Run(rehearsal or self.executor, deadline, None if rehearsing else self.budgets)
+        keys = self._ledger_keys(operations, rehearsing)
         asked = _entries(operations, keys, range(len(operations)))
         # A cancel is recorded under the key its trigger names: found there, it arrived first.
         asked.update({operation.cancelled_by: SINGLE_STATE for operation in operations if operation.cancelled_by})
-        known = set() if rehearsal else self.ledger.acknowledged(asked)
+        known = set() if rehearsing else self.ledger.acknowledged(asked)
         pending, twins = self._select(operations, keys, known, run)
         blocked: set[str] = set()
         for stage in stages([operations[position] for position in pending]):
@@ -165,16 +174,16 @@ class Courier:
         for original, copies in twins.items():
             for position in copies:
                 run.results[position] = run.results[original]
-        if not rehearsal:
+        if not rehearsing:
             self._remember(operations, keys, pending, run.results)
         return [run.results[position] for position in range(len(operations))]
 
-    def _ledger_keys(self, operations: list[Operation], rehearsal: bool) -> list[str | None]:
+    def _ledger_keys(self, operations: list[Operation], rehearsing: bool) -> list[str | None]:
         """Each operation's ledger key; None where the ledger cannot vouch for it (the deletion count
         of its subscriber is unknown), so it is neither skipped nor recorded."""
         erasable = sorted({op.subscriber_id for op in operations if op.undone_by_delete and op.subscriber_id})
-        erasures = self.ledger.erasures(erasable) if erasable and not rehearsal else {}
-        keys = []
+        erasures = self.ledger.erasures(erasable) if erasable and not rehearsing else {}
+        keys: list[str | None] = []
         for operation in operations:
             if not operation.undone_by_delete:
                 keys.append(operation.key)
@@ -199,7 +208,8 @@ class Courier:
             subscriber = operation.subscriber_id
             if operation.action == CANCEL_TRIGGER:
                 cancels.add(operation.key)
-            if operation.cancelled_by is not None and (operation.cancelled_by in known or operation.cancelled_by in cancels):
+            cancelled_by = operation.cancelled_by
+            if cancelled_by is not None and (cancelled_by in known or cancelled_by in cancels):
                 run.results[position] = CANCELLED_FIRST
                 continue
             if operation.action == DELETE_SUBSCRIBER and subscriber:
@@ -239,7 +249,7 @@ class Courier:
                 run.settle(position, HELD_BACK)
             else:
                 runnable.append(position)
-        if len(runnable) == 1:  # a single event's usual case: what the general path below would do, less its setup
+        if len(runnable) == 1:  # a single event's usual case: what the general path below would do
             position = runnable[0]
             self._single(run, operations, position)
             return
@@ -249,11 +259,14 @@ class Courier:
             if not operations[position].is_trigger:
                 changes[operations[position].subscriber_id or f"#{position}"].append(position)
         paced = self._triggers_paced(run)
-        if paced and run.budgets.triggers.capacity < BULK_COST:  # Novu would refuse every bulk call
+        trigger_bucket = run.budgets.triggers if run.budgets is not None else None
+        chunks: list[list[int]]
+        # A bucket smaller than one bulk call's cost: Novu would refuse every bulk call.
+        if paced and trigger_bucket is not None and trigger_bucket.capacity < BULK_COST:
             chunks, singles = [], triggers
         else:
             chunks, singles = split_triggers(triggers, self.max_concurrency, paced=paced)
-        tasks = [partial(self._bulk, run, operations, chunk) for chunk in chunks]
+        tasks: list[Callable[[], object]] = [partial(self._bulk, run, operations, chunk) for chunk in chunks]
         tasks += [partial(self._single, run, operations, position) for position in singles]
         tasks += [partial(self._sequence, run, operations, sequence) for sequence in changes.values()]
         undecided = [position for retry in self._run_all(tasks) for position in retry or ()]
@@ -272,7 +285,7 @@ class Courier:
         return run.budgets is not None and run.budgets.triggers is not None
 
     @staticmethod
-    def _spend(run: _Run, is_trigger: bool, cost: float) -> Result | None:
+    def _spend(run: _Run, is_trigger: bool, cost: float) -> OperationResult | None:
         """Why the call may not start (the request's earlier stop, the deadline, the bucket), if any."""
         refusal = run.refusal()
         if refusal is None and run.budgets is not None:
@@ -281,7 +294,7 @@ class Courier:
 
     def _single(self, run: _Run, operations, position: int) -> None:
         refusal = self._spend(run, operations[position].is_trigger, 1)
-        run.settle(position, refusal or run.client.perform(operations[position], run.deadline))
+        run.settle(position, refusal or run.executor.perform(operations[position], run.deadline))
 
     def _sequence(self, run: _Run, operations, sequence: list[int]) -> None:
         for index, position in enumerate(sequence):
@@ -298,7 +311,7 @@ class Courier:
             for position in chunk:
                 run.settle(position, refusal)
             return []
-        results = run.client.trigger_bulk([operations[position] for position in chunk], run.deadline)
+        results = run.executor.trigger_bulk([operations[position] for position in chunk], run.deadline)
         undecided = []
         for position, result in zip(chunk, results):
             if result is None:

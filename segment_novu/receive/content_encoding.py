@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import zlib
 
-from segment_novu.intake import Rejected
+from segment_novu.receive.intake import Rejected
 
 _GZIP = zlib.MAX_WBITS | 16
 _ZLIB = zlib.MAX_WBITS

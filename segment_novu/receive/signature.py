@@ -13,9 +13,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
-from segment_novu.intake import first_element_text
+from segment_novu.receive.intake import first_element_text
 
 HEADER = "X-Signature"
 _HEX_SHA1 = re.compile(r"^[0-9a-fA-F]{40}$")

@@ -1,8 +1,8 @@
 import pytest
 
-from segment_novu import answer, outcomes
-from segment_novu.answer import EventReport
-from segment_novu.outcomes import (
+from segment_novu.reply import contract, outcomes
+from segment_novu.reply.contract import EventResult
+from segment_novu.reply.outcomes import (
     DELIVERED,
     DUPLICATE,
     MISCONFIGURED,
@@ -10,7 +10,7 @@ from segment_novu.outcomes import (
     REJECTED,
     RETRY,
     SKIPPED,
-    Result,
+    OperationResult,
 )
 
 
@@ -18,9 +18,9 @@ def entry(outcome: str, reason: str = "", retry_after: float | None = None) -> t
     return (outcome, reason or outcome, retry_after)
 
 
-def reports(*entries: tuple) -> list[EventReport]:
+def event_results(*entries: tuple) -> list[EventResult]:
     return [
-        EventReport(index, f"m-{index}", "track", outcome, reason, retry_after=retry_after)
+        EventResult(index, f"m-{index}", "track", outcome, reason, retry_after=retry_after)
         for index, (outcome, reason, retry_after) in enumerate(entries)
     ]
 
@@ -70,15 +70,15 @@ def reports(*entries: tuple) -> list[EventReport]:
     ],
 )
 def test_decide(entries, is_batch, status, message, headers):
-    given = reports(*entries)
-    decided = answer.decide(given, is_batch=is_batch)
+    given = event_results(*entries)
+    decided = contract.decide(given, is_batch=is_batch)
     assert (decided.status, decided.body["message"], decided.headers) == (status, message, headers)
-    assert decided.body["events"] == [report.as_json() for report in given]
+    assert decided.body["events"] == [result.as_json() for result in given]
     assert set(decided.body) == {"message", "events"}
 
 
 def test_decide_adds_extra_keys():
-    decided = answer.decide(reports(entry(DELIVERED)), is_batch=False, extra={"dryRun": True, "requests": []})
+    decided = contract.decide(event_results(entry(DELIVERED)), is_batch=False, extra={"dryRun": True, "requests": []})
     assert decided.body == {
         "events": [{"index": 0, "messageId": "m-0", "type": "track", "outcome": "delivered", "reason": "delivered"}],
         "dryRun": True,
@@ -88,51 +88,51 @@ def test_decide_adds_extra_keys():
 
 
 def test_error_answer():
-    assert answer.error(415, "unsupported") == answer.Answer(415, {"message": "unsupported"}, {})
-    assert answer.error(429, "slow", {"Retry-After": "2"}).headers == {"Retry-After": "2"}
+    assert contract.error(415, "unsupported") == contract.Reply(415, {"message": "unsupported"}, {})
+    assert contract.error(429, "slow", {"Retry-After": "2"}).headers == {"Retry-After": "2"}
 
 
 @pytest.mark.parametrize(
-    "report, expected",
+    "result, expected",
     [
         (
-            EventReport(0, None, None, REJECTED, "missing type"),
+            EventResult(0, None, None, REJECTED, "missing type"),
             {"index": 0, "messageId": None, "type": None, "outcome": "rejected", "reason": "missing type"},
         ),
         (
-            EventReport(2, "m", "track", DELIVERED, "201", workflows=("a", "b"), novu_status=201, retry_after=3),
+            EventResult(2, "m", "track", DELIVERED, "201", workflows=("a", "b"), novu_status=201, retry_after=3),
             {"index": 2, "messageId": "m", "type": "track", "outcome": "delivered", "reason": "201",
              "workflows": ["a", "b"], "novuStatus": 201},
         ),
     ],
 )
-def test_event_report_as_json(report, expected):
-    assert report.as_json() == expected
+def test_event_result_as_json(result, expected):
+    assert result.as_json() == expected
 
 
-# report: one event from its operations' results
+# event_result: one event from its operations' results
 
 
 @pytest.mark.parametrize(
     "results, outcome, reason, novu_status, retry_after",
     [
-        ([("a", Result(DELIVERED, "triggered", 201))], DELIVERED, "triggered", 201, None),
-        ([("a", Result(SKIPPED, "inactive", 201)), ("b", Result(DUPLICATE, "seen"))], DUPLICATE, "seen", None, None),
-        ([("a", Result(DUPLICATE, "seen")), ("b", Result(DELIVERED, "triggered", 201))],
+        ([("a", OperationResult(DELIVERED, "triggered", 201))], DELIVERED, "triggered", 201, None),
+        ([("a", OperationResult(SKIPPED, "inactive", 201)), ("b", OperationResult(DUPLICATE, "seen"))], DUPLICATE, "seen", None, None),
+        ([("a", OperationResult(DUPLICATE, "seen")), ("b", OperationResult(DELIVERED, "triggered", 201))],
          DELIVERED, "triggered", 201, None),
-        ([("a", Result(DELIVERED, "triggered", 201)), ("b", Result(REJECTED, "workflow_not_found", 422))],
+        ([("a", OperationResult(DELIVERED, "triggered", 201)), ("b", OperationResult(REJECTED, "workflow_not_found", 422))],
          REJECTED, "workflow_not_found", 422, None),
-        ([("a", Result(REJECTED, "422", 422)), ("b", Result(RETRY, "timeout"))], RETRY, "timeout", None, None),
-        ([("a", Result(RETRY, "503", 503, 2.0)), ("b", Result(MISCONFIGURED, "bad key", 401))],
+        ([("a", OperationResult(REJECTED, "422", 422)), ("b", OperationResult(RETRY, "timeout"))], RETRY, "timeout", None, None),
+        ([("a", OperationResult(RETRY, "503", 503, 2.0)), ("b", OperationResult(MISCONFIGURED, "bad key", 401))],
          MISCONFIGURED, "bad key", 401, 2.0),
-        ([("a", Result(MISCONFIGURED, "bad key", 401)), ("b", Result(RATE_LIMITED, "slow down", 429, 3.0)),
-          ("c", Result(RATE_LIMITED, "again", 429, 5.0))], RATE_LIMITED, "slow down", 429, 5.0),
-        ([("a", Result(RATE_LIMITED, "slow down", 429, 0))], RATE_LIMITED, "slow down", 429, None),
+        ([("a", OperationResult(MISCONFIGURED, "bad key", 401)), ("b", OperationResult(RATE_LIMITED, "slow down", 429, 3.0)),
+          ("c", OperationResult(RATE_LIMITED, "again", 429, 5.0))], RATE_LIMITED, "slow down", 429, 5.0),
+        ([("a", OperationResult(RATE_LIMITED, "slow down", 429, 0))], RATE_LIMITED, "slow down", 429, None),
     ],
 )
-def test_report_takes_the_most_urgent_outcome(results, outcome, reason, novu_status, retry_after):
-    report = answer.report(4, "m-4", "track", results)
-    assert report == EventReport(
+def test_event_result_takes_the_most_urgent_outcome(results, outcome, reason, novu_status, retry_after):
+    result = contract.event_result(4, "m-4", "track", results)
+    assert result == EventResult(
         index=4,
         message_id="m-4",
         type="track",
@@ -144,9 +144,9 @@ def test_report_takes_the_most_urgent_outcome(results, outcome, reason, novu_sta
     )
 
 
-def test_report_leaves_out_operations_without_a_workflow():
-    report = answer.report(0, None, "identify", [(None, Result(DELIVERED, "upserted", 201))])
-    assert (report.outcome, report.workflows, report.novu_status) == (DELIVERED, (), 201)
+def test_event_result_leaves_out_operations_without_a_workflow():
+    result = contract.event_result(0, None, "identify", [(None, OperationResult(DELIVERED, "upserted", 201))])
+    assert (result.outcome, result.workflows, result.novu_status) == (DELIVERED, (), 201)
 
 
 def test_urgency_order():

@@ -1,6 +1,6 @@
 """``python -m segment_novu check``, ``replay FILE`` and ``subscriber-hash``: tools for people.
 
-Both read the same environment variables as the function (the README's configuration table).
+Both read the same environment variables as the function (docs/configuration.md).
 Exit status: 0 all good; 1 something to fix (a broken mapping, a workflow missing in Novu, events
 refused or still failing); 2 the command could not do its job (usage, configuration, Novu
 unreachable, an unreadable file).
@@ -17,17 +17,22 @@ import sys
 import time
 from pathlib import Path
 
-from segment_novu import config, inbox, logs, rules
+from segment_novu import config, inbox, logs
 from segment_novu.bridge import Bridge
-from segment_novu.novu import NovuClient
-from segment_novu.replay import Replay, ReplayError, read_events
-from segment_novu.rules import MappingError, Rules
-from segment_novu.secrets import ChecksumMismatch, SecretMisconfigured, SecretSource, SecretUnavailable
-from segment_novu.workflows import CatalogUnavailable, list_workflows
+from segment_novu.mapping import rules
+from segment_novu.mapping.rules import MappingError, MappingUnreadable, Rules
+from segment_novu.novu.client import NovuClient
+from segment_novu.novu.workflows import CatalogUnavailable, list_workflows
+from segment_novu.secrets import (
+    ChecksumMismatch,
+    SecretMisconfigured,
+    SecretSource,
+    SecretUnavailable,
+)
+from segment_novu.tools.replay import Replay, ReplayError, read_events
 
 OK, PROBLEMS, CANNOT = 0, 1, 2
 CHECK_SECONDS = 30.0
-FAILURES_SHOWN = 20
 
 
 def _settings(arguments) -> config.Settings:
@@ -75,7 +80,7 @@ def _describe(loaded: Rules) -> list[str]:
         lines.append(f"  context.device.token → push credentials ({providers})")
     for key, audience in loaded.audiences.items():
         topic = audience.topic
-        if audience.ignore:
+        if audience.ignore or topic is None:
             lines.append(f"  audience {json.dumps(key)} → (ignored)")
             continue
         where = f"topic from {topic.path}" if topic.path is not None else f"topic {topic.default}"
@@ -92,6 +97,9 @@ def check(arguments) -> int:
     print(f"mapping file: {settings.mapping_file or 'none (built-in defaults)'}")
     try:
         loaded = rules.load(settings.mapping_file)
+    except MappingUnreadable as error:
+        print(f"  unreadable: {error}")
+        return CANNOT
     except MappingError as error:
         print(f"  broken: {error}")
         return PROBLEMS
@@ -147,14 +155,12 @@ def _printer(out):
 
 def _report(summary, total: int, dry_run: bool) -> int:
     print(("dry run: nothing was sent to Novu\n" if dry_run else "") + summary.table())
-    for failure in summary.failures[:FAILURES_SHOWN]:
-        shown = f" (messageId {failure.message_id})" if failure.message_id else ""
-        print(f"line {failure.line}{shown}: {failure.outcome}: {failure.reason}")
-    if len(summary.failures) > FAILURES_SHOWN:
-        print(f"… and {len(summary.failures) - FAILURES_SHOWN} more not delivered")
+    for entry in sorted(summary.not_delivered, key=lambda entry: entry.line):
+        shown = f" (messageId {entry.message_id})" if entry.message_id else ""
+        print(f"line {entry.line}{shown}: {entry.outcome}: {entry.reason}")
     if summary.stopped:
         print(f"stopped after {summary.count} of {total} events: {summary.stopped}")
-    return PROBLEMS if summary.failures or summary.stopped else OK
+    return PROBLEMS if summary.failed or summary.stopped else OK
 
 
 def replay(arguments) -> int:
@@ -238,7 +244,7 @@ def _whole_number(minimum: int):
 
 def parser() -> argparse.ArgumentParser:
     main_parser = argparse.ArgumentParser(
-        prog="python -m segment_novu", description="Tools for the Segment → Novu bridge."
+        prog="segment-novu", description="Tools for the Segment → Novu bridge (also: python -m segment_novu)."
     )
     commands = main_parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     mapping_help = "the mapping file (default: MAPPING_FILE, else mapping.json beside main.py)"
@@ -250,9 +256,11 @@ def parser() -> argparse.ArgumentParser:
     check_parser.set_defaults(run=check)
 
     replay_parser = commands.add_parser(
-        "replay", help="send a Segment export (JSON lines or a JSON array) through the bridge"
+        "replay", help="send a Segment export through the bridge: JSON lines, a JSON array, one event or a "
+                       "Tracking API envelope"
     )
-    replay_parser.add_argument("file", metavar="FILE", help="the export: one event per line, or one JSON array")
+    replay_parser.add_argument("file", metavar="FILE", help="the export: one event per line, one JSON array, one "
+                                                            "event, or {\"batch\": [...]}")
     replay_parser.add_argument("--dry-run", action="store_true", help="print the Novu requests instead of sending them")
     replay_parser.add_argument("--mapping", metavar="FILE", help=mapping_help)
     replay_parser.add_argument("--chunk-size", type=_whole_number(1), default=200, metavar="N",

@@ -1,0 +1,1 @@
+"""Novu's API: the HTTP client, its transport, reading its responses, running one operation."""

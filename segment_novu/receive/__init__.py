@@ -1,0 +1,1 @@
+"""Stage 1, request → events: body decoding, authentication, the three body shapes, the Spec."""

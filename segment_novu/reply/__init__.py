@@ -1,0 +1,1 @@
+"""Stage 4, results → the one reply Segment gets: outcomes, the status contract, event log lines."""

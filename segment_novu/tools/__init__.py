@@ -1,0 +1,1 @@
+"""The ``segment-novu`` command: ``check``, ``replay`` and ``subscriber-hash``."""
