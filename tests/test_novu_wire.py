@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from segment_novu.novu.transport import MAX_ANSWER_BYTES
+from segment_novu.novu.transport import MAX_RESPONSE_BYTES
 from tests.novu_standin import NovuStandIn, Scripted
 from tests.private_ca import PrivateCA
 from tests.raw_origin import Origin, drip
@@ -110,12 +110,12 @@ def test_a_novu_dripping_its_answer_cannot_hold_the_answer_past_the_deadline(ser
 
 
 def test_a_novu_answer_larger_than_the_cap_is_a_retryable_failure(serve_function, novu):
-    novu.script("POST", TRIGGER, Scripted(201, raw=b"[" + b" " * MAX_ANSWER_BYTES + b"]"))
+    novu.script("POST", TRIGGER, Scripted(201, raw=b"[" + b" " * MAX_RESPONSE_BYTES + b"]"))
     function = serve_function()
 
     response = function.post(ORDER)
 
     assert response.status_code == 503
     assert response.json()["message"] == (
-        f"retry later: Novu's answer is larger than {MAX_ANSWER_BYTES} bytes: not read (1 retry)")
+        f"retry later: Novu's answer is larger than {MAX_RESPONSE_BYTES} bytes: not read (1 retry)")
     assert [(call.method, call.path) for call in novu.calls()] == [("POST", TRIGGER)]

@@ -23,9 +23,9 @@ import requests
 
 from segment_novu.novu.client import NovuClient
 from segment_novu.novu.transport import (
-    MAX_ANSWER_BYTES,
-    AnswerTooLarge,
+    MAX_RESPONSE_BYTES,
     KeepAliveAdapter,
+    ResponseTooLarge,
 )
 from segment_novu.secrets import SecretSource
 from tests.private_ca import PrivateCA
@@ -762,7 +762,7 @@ def test_a_stalled_handshake_ends_at_the_connect_limit(serve, client):
     assert time.monotonic() - started < 0.5
 
 
-# -- answers are framed strictly, and never larger than MAX_ANSWER_BYTES -----------------------------
+# -- answers are framed strictly, and never larger than MAX_RESPONSE_BYTES -----------------------------
 
 
 @pytest.mark.parametrize("size_line", [b"-1", b"0x5", b"+5", b"0_5", b" 5", b"5 ", b"\t5", b"5\x00", b"\xd9\xa5",
@@ -799,7 +799,7 @@ def test_chunk_data_not_followed_by_a_line_end_fails_the_call(serve, client):
 
 
 def _too_large(framing: str) -> bytes:
-    size = MAX_ANSWER_BYTES + 1
+    size = MAX_RESPONSE_BYTES + 1
     if framing == "content-length":
         return b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % size + b"x" * size
     if framing == "claimed-length":  # a claim only: the body never comes
@@ -810,20 +810,20 @@ def _too_large(framing: str) -> bytes:
         return b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + chunks + b"0\r\n\r\n"
     if framing == "until-close":
         return b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + b"x" * size
-    body = zlib.compress(b"\0" * (64 * MAX_ANSWER_BYTES))  # 256 MiB of zeros in about 260 KB
+    body = zlib.compress(b"\0" * (64 * MAX_RESPONSE_BYTES))  # 256 MiB of zeros in about 260 KB
     return b"HTTP/1.1 200 OK\r\nContent-Encoding: deflate\r\nContent-Length: %d\r\n\r\n" % len(body) + body
 
 
 @pytest.mark.parametrize("framing", ["content-length", "claimed-length", "chunked", "until-close", "deflate-bomb"])
 def test_an_answer_larger_than_the_cap_fails_the_call_unread(serve, client, framing):
-    """No answer, however framed or compressed, is held in memory beyond MAX_ANSWER_BYTES: the call
+    """No answer, however framed or compressed, is held in memory beyond MAX_RESPONSE_BYTES: the call
     fails (retryable for NovuClient) and the connection is dropped."""
     answer = _too_large(framing)
     origin = serve(lambda received: (answer, framing == "until-close"))
     session, _ = client(origin.url)
 
     started = time.monotonic()
-    with pytest.raises(AnswerTooLarge):
+    with pytest.raises(ResponseTooLarge):
         session.get(origin.url + "/v2/workflows", timeout=(1.0, 2.0))
 
     assert time.monotonic() - started < 1.5
@@ -831,7 +831,7 @@ def test_an_answer_larger_than_the_cap_fails_the_call_unread(serve, client, fram
 
 
 def test_an_answer_of_exactly_the_cap_is_read(serve, client):
-    body = b"x" * MAX_ANSWER_BYTES
+    body = b"x" * MAX_RESPONSE_BYTES
     origin = serve(lambda received: reply(200, body=body))
     session, _ = client(origin.url)
 

@@ -184,7 +184,8 @@ def _rule_for(event: Event, rules: Rules) -> EventRule | None:
     return table.get(event.name) if event.name is not None else None
 
 
-def _payload(event: Event, target: Target) -> dict:
+def _trigger_payload(event: Event, target: Target) -> dict:
+    """The trigger's payload: the mapped fields over the event's properties (merge mode), and ``_segment``."""
     mapped = {}
     for key, source in target.payload.items():
         value = source.value(event.body)
@@ -242,7 +243,7 @@ def _trigger(event: Event, target: Target, recipient: dict, by_default_rule: boo
         event.index,
         workflow=workflow,
         to=to,
-        payload=_payload(event, target),
+        payload=_trigger_payload(event, target),
         transaction_id=transaction,
         subscriber_id=subscriber_id,
         by_default_rule=by_default_rule,

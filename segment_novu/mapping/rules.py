@@ -286,7 +286,8 @@ def _conditions(value: Any, where: str) -> tuple[Condition, ...]:
     return (_condition(value, where),)
 
 
-def _payload(value: Any, where: str) -> dict[str, Field]:
+def _payload_fields(value: Any, where: str) -> dict[str, Field]:
+    """A target's "payload" object: each key → where its value comes from."""
     if not isinstance(value, dict):
         raise MappingError(f"{where}: expected an object of payload key → path or value")
     fields = {}
@@ -328,7 +329,7 @@ def _target(value: Any, where: str) -> Target:
     return Target(
         workflow=_workflow(value["workflow"], f"{where}.workflow"),
         when=_conditions(value["when"], f"{where}.when") if "when" in value else (),
-        payload=_payload(value["payload"], f"{where}.payload") if "payload" in value else {},
+        payload=_payload_fields(value["payload"], f"{where}.payload") if "payload" in value else {},
         payload_mode=mode,
         to=_recipient(value["to"], f"{where}.to") if "to" in value else {},
         topic=text("topic"),

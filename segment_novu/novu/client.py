@@ -16,9 +16,9 @@ from requests.utils import select_proxy
 from segment_novu import codec
 from segment_novu.novu.responses import Response, header_seconds
 from segment_novu.novu.transport import (
-    MAX_ANSWER_BYTES,
-    AnswerTooLarge,
+    MAX_RESPONSE_BYTES,
     KeepAliveAdapter,
+    ResponseTooLarge,
 )
 from segment_novu.reply.outcomes import MISCONFIGURED, RETRY, OperationResult
 from segment_novu.secrets import SecretMisconfigured, SecretSource, SecretUnavailable
@@ -122,8 +122,8 @@ class NovuClient:
                 return OperationResult(RETRY, "could not connect to Novu")
             except requests.ConnectionError:
                 return OperationResult(RETRY, "could not connect to Novu")
-            except AnswerTooLarge:
-                return OperationResult(RETRY, f"Novu's answer is larger than {MAX_ANSWER_BYTES} bytes: not read")
+            except ResponseTooLarge:
+                return OperationResult(RETRY, f"Novu's answer is larger than {MAX_RESPONSE_BYTES} bytes: not read")
             except requests.RequestException as error:
                 return OperationResult(RETRY, f"Novu request failed: {type(error).__name__}")
             if attempts > 3:

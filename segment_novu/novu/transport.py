@@ -13,7 +13,7 @@ What a call through the fast path guarantees:
 - it ends within its time limit counted from its start (connecting included), whatever the network
   does: every socket operation waits at most for what is left of that limit;
 - Novu's certificate is checked against the CA bundle the environment names (``trusted_ca_bundle``);
-- an answer is read only if it is well-formed HTTP/1.1 and at most ``MAX_ANSWER_BYTES``; anything
+- an answer is read only if it is well-formed HTTP/1.1 and at most ``MAX_RESPONSE_BYTES``; anything
   else fails the call and closes the connection, which is never reused in an unknown state;
 - a kept connection that turns out dead when reused is replaced, and the request sent once more.
 """
@@ -47,7 +47,7 @@ from requests.utils import get_auth_from_url, get_encoding_from_headers, select_
 IDLE_CHECK_SECONDS = 1.0
 # Novu's largest answers (a page of 100 workflows, a bulk of 100 triggers) are well under 1 MB. A
 # larger answer fails the call unread: no claim of Novu's can make a request hold more than this.
-MAX_ANSWER_BYTES = 4 * 1024 * 1024
+MAX_RESPONSE_BYTES = 4 * 1024 * 1024
 # A socket's per-operation limit is set again only when it differs from what is left of the call by
 # more than this: consecutive calls then reuse the limit already set, without a system call. So an
 # operation may end this much before or after the call's limit.
@@ -67,8 +67,8 @@ _MAX_HEADERS = 100
 _KERNEL_TIMEOUTS = sys.platform.startswith("linux")
 
 
-class AnswerTooLarge(requests.RequestException):
-    """Novu's answer is larger than MAX_ANSWER_BYTES; it was not read."""
+class ResponseTooLarge(requests.RequestException):
+    """Novu's answer is larger than MAX_RESPONSE_BYTES; it was not read."""
 
 
 def trusted_ca_bundle(environ=os.environ) -> str:
@@ -200,11 +200,11 @@ class KeepAliveAdapter(BaseAdapter):
         if stream or not own_trust or cert or not own_proxy:
             return self._send_through_fallback(request, stream, timeout, verify, cert, proxies)
         try:
-            answer = self.exchange(request.method, request.url, request.headers, request.body, timeout)
+            response = self.exchange(request.method, request.url, request.headers, request.body, timeout)
         except requests.RequestException as error:
             error.request = request
             raise
-        return _response(request, answer)
+        return _as_requests_response(request, response)
 
     def exchange(self, method: str, url: str, headers, body: bytes | str | None, timeout) -> NovuResponse:
         """One call on a kept connection, without requests' Request and Response objects: NovuClient's
@@ -224,26 +224,26 @@ class KeepAliveAdapter(BaseAdapter):
                 kept = self._connected(connect_timeout, ends)
             try:
                 kept.send(message)
-                answer = _read_answer(kept.reader, method)
-            except (OSError, http.client.HTTPException, zlib.error, AnswerTooLarge) as error:
+                response = _read_response(kept.reader, method)
+            except (OSError, http.client.HTTPException, zlib.error, ResponseTooLarge) as error:
                 kept.close()
                 # A kept connection the server closed while idle fails before any byte of an
                 # answer arrives: the request is sent once more, on a new connection.
                 if reused and kept.received == 0 and _dead_connection(error) and _resendable(method, headers):
                     kept = None
                     continue
-                if isinstance(error, AnswerTooLarge):
+                if isinstance(error, ResponseTooLarge):
                     raise
                 raise _requests_error(error, connecting=False) from error
             except BaseException:
                 kept.close()
                 raise
             break
-        if answer.keep_alive:
+        if response.keep_alive:
             self._checkin(kept)
         else:
             kept.close()
-        return answer
+        return response
 
     def close(self) -> None:
         with self._lock:
@@ -341,16 +341,16 @@ class KeepAliveAdapter(BaseAdapter):
             return response
         # Read now, as Session.send does, so the connection returns to its pool; at most the cap.
         try:
-            content = response.raw.read(MAX_ANSWER_BYTES + 1, decode_content=True)
+            content = response.raw.read(MAX_RESPONSE_BYTES + 1, decode_content=True)
         except urllib3.exceptions.HTTPError as error:
             response.close()
             kind = (requests.ReadTimeout if isinstance(error, urllib3.exceptions.ReadTimeoutError)
                     else requests.exceptions.ContentDecodingError if isinstance(error, urllib3.exceptions.DecodeError)
                     else requests.exceptions.ChunkedEncodingError)
             raise kind(error, request=request) from error
-        if len(content) > MAX_ANSWER_BYTES:
+        if len(content) > MAX_RESPONSE_BYTES:
             response.close()
-            raise AnswerTooLarge(f"answer larger than {MAX_ANSWER_BYTES} bytes", request=request)
+            raise ResponseTooLarge(f"answer larger than {MAX_RESPONSE_BYTES} bytes", request=request)
         response._content, response._content_consumed = content, True
         response.raw.release_conn()
         return response
@@ -409,7 +409,7 @@ def _message(method: str, url: str, headers, body: bytes | str | None, host: str
 
 def _decoded(content: bytes, encoding: str | None) -> bytes:
     """The body as sent, should a server compress it although the client asked for ``identity``;
-    inflation stops past MAX_ANSWER_BYTES."""
+    inflation stops past MAX_RESPONSE_BYTES."""
     encoding = (encoding or "").strip().lower()
     if encoding == "gzip":
         return _inflated(content, 16 + zlib.MAX_WBITS)
@@ -423,9 +423,9 @@ def _decoded(content: bytes, encoding: str | None) -> bytes:
 
 def _inflated(content: bytes, window_bits: int) -> bytes:
     inflater = zlib.decompressobj(window_bits)
-    inflated = inflater.decompress(content, MAX_ANSWER_BYTES + 1)
-    if len(inflated) > MAX_ANSWER_BYTES:
-        raise AnswerTooLarge(f"answer inflates to more than {MAX_ANSWER_BYTES} bytes")
+    inflated = inflater.decompress(content, MAX_RESPONSE_BYTES + 1)
+    if len(inflated) > MAX_RESPONSE_BYTES:
+        raise ResponseTooLarge(f"answer inflates to more than {MAX_RESPONSE_BYTES} bytes")
     return inflated + inflater.flush()
 
 
@@ -474,7 +474,7 @@ def _status_and_headers(reader) -> tuple[str, int, str, CaseInsensitiveDict]:
     raise http.client.HTTPException(f"more than {_MAX_HEADERS} headers")
 
 
-def _read_answer(reader, method: str) -> NovuResponse:
+def _read_response(reader, method: str) -> NovuResponse:
     """One HTTP/1.1 answer, read whole, framed as RFC 9112 says: no body for HEAD, 204 and 304;
     chunked; Content-Length; else up to the end of the connection."""
     version, status, reason, headers = _status_and_headers(reader)
@@ -489,9 +489,9 @@ def _read_answer(reader, method: str) -> NovuResponse:
     elif "Content-Length" in headers:
         content = _exactly(reader, _length(headers["Content-Length"]))
     else:
-        content, keep_alive = reader.read(MAX_ANSWER_BYTES + 1), False  # delimited by the end of the connection
-        if len(content) > MAX_ANSWER_BYTES:
-            raise AnswerTooLarge(f"answer larger than {MAX_ANSWER_BYTES} bytes")
+        content, keep_alive = reader.read(MAX_RESPONSE_BYTES + 1), False  # delimited by the end of the connection
+        if len(content) > MAX_RESPONSE_BYTES:
+            raise ResponseTooLarge(f"answer larger than {MAX_RESPONSE_BYTES} bytes")
     content = _decoded(content, headers.get("Content-Encoding"))
     return NovuResponse(status, reason, headers, content, keep_alive)
 
@@ -501,8 +501,8 @@ def _length(value: str) -> int:
     if len(lengths) != 1 or not next(iter(lengths)).isdigit():
         raise http.client.HTTPException(f"invalid Content-Length {value[:40]!r}")
     length = int(lengths.pop())
-    if length > MAX_ANSWER_BYTES:
-        raise AnswerTooLarge(f"answer of {length} bytes, more than {MAX_ANSWER_BYTES}")
+    if length > MAX_RESPONSE_BYTES:
+        raise ResponseTooLarge(f"answer of {length} bytes, more than {MAX_RESPONSE_BYTES}")
     return length
 
 
@@ -525,8 +525,8 @@ def _chunked(reader) -> bytes:
         if size == 0:
             break
         total += size
-        if total > MAX_ANSWER_BYTES:
-            raise AnswerTooLarge(f"chunked answer larger than {MAX_ANSWER_BYTES} bytes")
+        if total > MAX_RESPONSE_BYTES:
+            raise ResponseTooLarge(f"chunked answer larger than {MAX_RESPONSE_BYTES} bytes")
         parts.append(_exactly(reader, size))
         if _line(reader) not in (b"\r\n", b"\n"):  # the line end that closes the chunk's data
             raise http.client.IncompleteRead(b"".join(parts))
@@ -535,13 +535,13 @@ def _chunked(reader) -> bytes:
     return b"".join(parts)
 
 
-def _response(request, answer: NovuResponse) -> requests.Response:
+def _as_requests_response(request, novu_response: NovuResponse) -> requests.Response:
     response = requests.Response()
-    response.status_code = answer.status_code
-    response.reason = answer.reason
-    response.headers = answer.headers
-    response.encoding = get_encoding_from_headers(answer.headers)
-    response._content = answer.content
+    response.status_code = novu_response.status_code
+    response.reason = novu_response.reason
+    response.headers = novu_response.headers
+    response.encoding = get_encoding_from_headers(novu_response.headers)
+    response._content = novu_response.content
     response.url = request.url
     response.request = request
     return response
