@@ -361,7 +361,7 @@ def test_replay_lists_every_event_not_delivered_with_the_line_it_starts_on(tmp_p
 
 def test_replay_numbers_json_lines_by_the_file_after_a_broken_line(tmp_path, novu, novu_env):
     alias = {"type": "alias", "userId": "u7", "previousId": "anon-7", "messageId": "a-7"}
-    lines = ["{broken", "", track(1), alias, "[1, 2", track(2), {"type": "identify", "messageId": "i-9"}]
+    lines = ["{broken", "", track(1), alias, "[1, 2", track(2), {"type": "identify", "messageId": "i-9"}, "[]", "7"]
 
     result = run("replay", export(tmp_path, lines), "--chunk-size", "2",
                  env={**novu_env, "WORKFLOW_DISCOVERY": "false"})
@@ -369,7 +369,9 @@ def test_replay_numbers_json_lines_by_the_file_after_a_broken_line(tmp_path, nov
     assert result.returncode == 1
     listed = [line.split(":", 2)[:2] for line in result.stdout.splitlines() if line.startswith("line ")]
     assert listed == [["line 1", " rejected"], ["line 4 (messageId a-7)", " skipped"], ["line 5", " rejected"],
-                      ["line 7 (messageId i-9)", " rejected"]]
+                      ["line 7 (messageId i-9)", " rejected"], ["line 8", " rejected"], ["line 9", " rejected"]]
+    assert "line 8: rejected: empty batch: the array holds no events" in result.stdout
+    assert "line 9: rejected: expected a JSON object or array, got int" in result.stdout
 
 
 def test_replay_of_a_skipped_event_alone_exits_0(tmp_path, novu, novu_env):

@@ -31,7 +31,7 @@ class ReplayError(Exception):
 
 @dataclass(frozen=True)
 class Unreadable:
-    """A line of the export that is not JSON: reported, never sent."""
+    """A line of the export that holds no event (not JSON, or JSON of another shape): reported, never sent."""
 
     reason: str
 
@@ -202,9 +202,14 @@ def _lines(path: Path) -> Iterator[tuple[int, list]]:
             if not line.strip():
                 continue
             try:
-                yield number, _events_of(json.loads(line))
+                document = json.loads(line)
             except (ValueError, RecursionError) as error:
                 yield number, [Unreadable(f"not valid JSON: {error}")]
+                continue
+            try:
+                yield number, _events_of(document)
+            except ValueError as error:
+                yield number, [Unreadable(str(error))]
 
 
 def _chunks(items: Iterable, size: int) -> Iterator[list]:
