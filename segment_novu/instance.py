@@ -95,7 +95,7 @@ class Instance:
         missing = sorted(self.rules.workflows - known) if known is not None else []
         if missing:
             logs.error(
-                "the mapping names workflows Novu does not have: their events will be refused (400)",
+                "the mapping names workflows Novu does not have: their events will be rejected (400)",
                 mapping=self.rules.source,
                 workflows=missing,
             )

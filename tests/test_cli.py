@@ -173,6 +173,31 @@ def test_check_lists_the_workflows_novu_lacks(mapping_file, novu, novu_env):
     ]
 
 
+def test_check_lists_a_workflow_only_a_cancel_names(mapping_file, novu, novu_env):
+    novu.workflows = {"order-confirmation"}
+    path = mapping_file({"track": {"Order Completed": [
+        "order-confirmation", {"cancel": "cart-reminder", "transactionKey": "properties.cart_id"}]}})
+
+    result = run("check", "--mapping", path, env=novu_env)
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stdout.splitlines()[-2:] == [
+        '  missing: cart-reminder (for track "Order Completed")',
+        "1 workflow named in the mapping does not exist in Novu",
+    ]
+
+
+def test_replay_with_a_broken_mapping_exits_1_and_an_unreadable_one_2(tmp_path, mapping_file):
+    env = {"NOVU_API_KEY": KEY}
+    broken = run("replay", export(tmp_path, [track(1)]), "--mapping", mapping_file({"track": {"A": 7}}), env=env)
+    unreadable = run("replay", export(tmp_path, [track(1)]), "--mapping", str(tmp_path / "absent.json"), env=env)
+
+    assert (broken.returncode, unreadable.returncode) == (1, 2)
+    assert 'mapping error: mapping.json: track."A": expected a workflow' in broken.stderr
+    assert "mapping error: MAPPING_FILE" in unreadable.stderr
+    assert broken.stdout == unreadable.stdout == ""
+
+
 def test_check_reads_mapping_file_from_the_environment(mapping_file, novu, novu_env):
     novu.workflows = {"welcome"}
     path = mapping_file({"track": {"Signed Up": "welcome"}})

@@ -258,7 +258,7 @@ def test_a_mapped_workflow_novu_lacks_is_logged_at_start_and_its_events_are_refu
     response = function.post(track("m-1"))
 
     errors = [line for line in logged(capsys) if line["severity"] == "ERROR"]
-    assert errors[0]["message"] == "the mapping names workflows Novu does not have: their events will be refused (400)"
+    assert errors[0]["message"] == "the mapping names workflows Novu does not have: their events will be rejected (400)"
     assert errors[0]["workflows"] == ["order-confirmation"]
     assert errors[0]["mapping"] == "mapping.json"
     # A workflow named in the file is always tried: the list may be a few seconds old.

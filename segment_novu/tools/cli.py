@@ -1,9 +1,9 @@
 """``python -m segment_novu check``, ``replay FILE`` and ``subscriber-hash``: tools for people.
 
 Both read the same environment variables as the function (docs/configuration.md).
-Exit status: 0 all good; 1 something to fix (a broken mapping, a workflow missing in Novu, events
-refused or still failing); 2 the command could not do its job (usage, configuration, Novu
-unreachable, an unreadable file).
+Exit status, for every command: 0 all good; 1 something to fix (a broken mapping, a workflow missing
+in Novu, events refused or still failing); 2 the command could not do its job (usage, configuration,
+Novu's workflow list unreadable, an unreadable file).
 """
 
 from __future__ import annotations
@@ -43,9 +43,10 @@ def _settings(arguments) -> config.Settings:
 
 
 def _mapped(loaded: Rules) -> list[tuple[str, str, tuple[str, ...]]]:
-    """(section, name, workflows) for every mapped event, ignored ones with no workflow."""
+    """(section, name, workflows) for every mapped event, the workflows its cancels name included;
+    ignored ones with no workflow."""
     return [
-        (section, name, rule.workflows)
+        (section, name, (*rule.workflows, *(cancel.workflow for cancel in rule.cancels)))
         for section, table in (("track", loaded.track), ("page", loaded.page), ("screen", loaded.screen))
         for name, rule in table.items()
     ]
@@ -186,9 +187,12 @@ def replay(arguments) -> int:
     with contextlib.redirect_stdout(sys.stderr):
         try:
             bridge = Bridge(settings)
-        except MappingError as error:
+        except MappingUnreadable as error:
             print(f"mapping error: {error}")
             return CANNOT
+        except MappingError as error:
+            print(f"mapping error: {error}")
+            return PROBLEMS
         runner = Replay(
             bridge,
             chunk_size=arguments.chunk_size,
