@@ -64,9 +64,11 @@ class Plan:
 def workflow_for(event_name: str) -> str:
     """The default rule: "Order Completed" → "order-completed", "Café Ordered" → "cafe-ordered".
     Accents are folded to their letter; any other character outside a–z and 0–9 separates words."""
-    decomposed = unicodedata.normalize("NFKD", event_name.lower().translate(_LETTERS_WITHOUT_DECOMPOSITION))
-    folded = "".join(character for character in decomposed if not unicodedata.combining(character))
-    return _NOT_SLUG.sub("-", folded).strip("-")
+    lowered = event_name.lower()
+    if not lowered.isascii():  # an ASCII name has nothing to fold (and most names are ASCII)
+        decomposed = unicodedata.normalize("NFKD", lowered.translate(_LETTERS_WITHOUT_DECOMPOSITION))
+        lowered = "".join(character for character in decomposed if not unicodedata.combining(character))
+    return _NOT_SLUG.sub("-", lowered).strip("-")
 
 
 def _digest(*parts: str) -> str:
