@@ -20,7 +20,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from segment_novu import logs
 
@@ -135,7 +135,7 @@ class RedisLedger:
         self._prefix = prefix
         self._erasures_prefix = erasures_prefix
         self._cooldown = cooldown_seconds
-        self._client_instance = None
+        self._client_instance: Any = None  # redis.Redis, built on first use (redis is imported lazily)
         self._lock = threading.Lock()
         self._skip_until = 0.0
         self._failures = 0

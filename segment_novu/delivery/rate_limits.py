@@ -19,6 +19,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from segment_novu import logs
 
@@ -93,7 +94,7 @@ class SharedBucket:
         self._key = prefix + name
         self._name = name
         self._timeout = timeout_seconds
-        self._script = None
+        self._script: Any = None  # redis Script, registered on first use (redis is imported lazily)
         self._lock = threading.Lock()
         self._skip_until = 0.0
         self._failing = False
