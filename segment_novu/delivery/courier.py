@@ -258,11 +258,11 @@ class Courier:
         for position in runnable:
             if not operations[position].is_trigger:
                 changes[operations[position].subscriber_id or f"#{position}"].append(position)
-        paced = self._triggers_paced(run)
         trigger_bucket = run.budgets.triggers if run.budgets is not None else None
+        paced = trigger_bucket is not None
         chunks: list[list[int]]
         # A bucket smaller than one bulk call's cost: Novu would refuse every bulk call.
-        if paced and trigger_bucket is not None and trigger_bucket.capacity < BULK_COST:
+        if trigger_bucket is not None and trigger_bucket.capacity < BULK_COST:
             chunks, singles = [], triggers
         else:
             chunks, singles = split_triggers(triggers, self.max_concurrency, paced=paced)
@@ -279,10 +279,6 @@ class Courier:
             return [task() for task in tasks]
         futures = [self.pool.submit(contextvars.copy_context().run, task) for task in tasks]
         return [future.result() for future in futures]
-
-    @staticmethod
-    def _triggers_paced(run: _Run) -> bool:
-        return run.budgets is not None and run.budgets.triggers is not None
 
     @staticmethod
     def _spend(run: _Run, is_trigger: bool, cost: float) -> OperationResult | None:

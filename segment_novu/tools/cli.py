@@ -89,6 +89,11 @@ def _describe(loaded: Rules) -> list[str]:
     return lines
 
 
+def _mapping_status(error: MappingError) -> int:
+    """A broken mapping is something to fix; one that cannot be read stops the command."""
+    return CANNOT if isinstance(error, MappingUnreadable) else PROBLEMS
+
+
 def check(arguments) -> int:
     try:
         settings = _settings(arguments)
@@ -98,12 +103,9 @@ def check(arguments) -> int:
     print(f"mapping file: {settings.mapping_file or 'none (built-in defaults)'}")
     try:
         loaded = rules.load(settings.mapping_file)
-    except MappingUnreadable as error:
-        print(f"  unreadable: {error}")
-        return CANNOT
     except MappingError as error:
-        print(f"  broken: {error}")
-        return PROBLEMS
+        print(f"  {'unreadable' if isinstance(error, MappingUnreadable) else 'broken'}: {error}")
+        return _mapping_status(error)
     print("  valid")
     print("\n".join(_describe(loaded)))
     if settings.novu_api_key is None:
@@ -187,12 +189,9 @@ def replay(arguments) -> int:
     with contextlib.redirect_stdout(sys.stderr):
         try:
             bridge = Bridge(settings)
-        except MappingUnreadable as error:
-            print(f"mapping error: {error}")
-            return CANNOT
         except MappingError as error:
             print(f"mapping error: {error}")
-            return PROBLEMS
+            return _mapping_status(error)
         runner = Replay(
             bridge,
             chunk_size=arguments.chunk_size,

@@ -87,12 +87,10 @@ _DECODER = json.JSONDecoder()
 _BLANK = " \t\r\n"
 
 
-def _first_character(path: Path) -> str:
+def _first_line(path: Path) -> str:
+    """The file's first non-blank line, stripped ("" when there is none)."""
     with path.open(encoding="utf-8-sig") as stream:
-        for line in stream:
-            if line.strip():
-                return line.lstrip()[0]
-    return ""
+        return next((line.strip() for line in stream if line.strip()), "")
 
 
 def _line_at(text: str, offset: int) -> int:
@@ -159,15 +157,11 @@ def _whole_document(path: Path, text: str, document: Any) -> list[tuple[int, Any
     return [(_line_at(text, offset), item) for offset, item in zip(offsets, items)]
 
 
-def _first_line_is_json(path: Path) -> bool:
-    with path.open(encoding="utf-8-sig") as stream:
-        for line in stream:
-            if line.strip():
-                try:
-                    json.loads(line)
-                except ValueError:
-                    return False
-                return True
+def _is_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except (ValueError, RecursionError):
+        return False
     return True
 
 
@@ -180,8 +174,9 @@ def read_events(path: Path) -> tuple[int, Iterator[tuple[int, Any]]]:
     (each unreadable line reported); an array must be valid JSON as a whole.
     """
     try:
-        is_array = _first_character(path) == "["
-        if is_array or not _first_line_is_json(path):
+        first_line = _first_line(path)
+        is_array = first_line.startswith("[")
+        if is_array or not (first_line == "" or _is_json(first_line)):
             text = path.read_text(encoding="utf-8-sig")
             try:
                 events = _whole_document(path, text, json.loads(text))
